@@ -1,0 +1,50 @@
+# omnishelf — the two commands: `make demo` and `make test`.
+# Everything they need is installed here: Debian packages (only the missing ones), then a
+# virtual environment with the hash-pinned dependencies of requirements.lock.
+
+PYTHON ?= python3
+UV_VERSION := 0.13.9
+TOOLS := .tools
+UV := $(TOOLS)/bin/uv
+VENV := .venv
+STAMP := $(VENV)/.omnishelf-installed
+PYTEST_ARGS ?=
+
+.PHONY: test demo setup system-deps lint typecheck lock clean
+
+setup: system-deps $(STAMP)
+
+system-deps:
+	./scripts/install-system-deps
+
+$(UV):
+	$(PYTHON) -m venv $(TOOLS)
+	$(TOOLS)/bin/pip install -q "uv==$(UV_VERSION)"
+
+$(STAMP): requirements.lock pyproject.toml | $(UV)
+	$(UV) venv -q --allow-existing --python $(PYTHON) $(VENV)
+	$(UV) pip sync -q --python $(VENV)/bin/python --require-hashes requirements.lock
+	$(UV) pip install -q --python $(VENV)/bin/python --no-deps -e .
+	touch $(STAMP)
+
+lint: setup
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+typecheck: setup
+	$(VENV)/bin/mypy
+
+test: setup lint typecheck
+	$(VENV)/bin/pytest $(PYTEST_ARGS)
+
+demo: setup
+	@echo "make demo arrives with the store console issue (#5); the simulator runs today:"
+	@echo "  $(VENV)/bin/omnishelf sim --help"
+	@exit 1
+
+# Re-pin dependencies after editing pyproject.toml.
+lock: | $(UV)
+	$(UV) pip compile -q pyproject.toml --group dev --generate-hashes --python-version 3.11 -o requirements.lock
+
+clean:
+	rm -rf $(VENV) $(TOOLS) .pytest_cache .mypy_cache .ruff_cache
