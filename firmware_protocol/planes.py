@@ -49,7 +49,7 @@ def pack_planes(pixels: bytes, model: DeviceModel) -> bytes:
         raise TransferError(
             f"{model.name} needs {model.width * model.height} pixels, got {len(pixels)}"
         )
-    top = model.palette.plane_count - 1
+    top = len(model.palette.colours) - 1
     if max(pixels, default=0) > top:
         raise TransferError(f"{model.name} pixel indices must be 0..{top}")
     planes = _pack_plane(pixels, _TO_BLACK, model.width, model.height)

@@ -1,0 +1,73 @@
+"""A simulated fitting-room device: an RFID reader, a help button and a small text display.
+
+Shoppers arrive as a Poisson process, bring one to three items (ITEM_IN with the tag's EPC),
+the device asks the controller which sizes and colours are in stock (a REQUEST with a
+transaction id) and shows the response lines; sometimes a shopper presses for help.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+from device_sim.device import SimDevice
+from firmware_protocol.messages import (
+    Event,
+    EventKind,
+    Message,
+    Request,
+    RequestKind,
+    Response,
+)
+
+
+@dataclass
+class SimFittingRoom(SimDevice):
+    catalogue_epcs: tuple[str, ...] = ()
+    items_inside: list[str] = field(default_factory=list)
+    leave_at: float | None = None
+    display: tuple[str, ...] = ()
+    pending_txn: dict[int, str] = field(default_factory=dict)
+    next_txn: int = 0
+    last_step: float | None = None
+    help_open: bool = False
+
+    def handle(self, msg: Message, now: float) -> list[Message]:
+        if isinstance(msg, Response):
+            if self.pending_txn.pop(msg.txn, None) is not None:
+                self.display = msg.lines[: self.model.text_lines]
+            return []
+        return super().handle(msg, now)
+
+    def bring_in(self, epc: str) -> list[Message]:
+        self.items_inside.append(epc)
+        self.next_txn += 1
+        self.pending_txn[self.next_txn] = epc
+        return [
+            Event(self.next_event_id(), EventKind.ITEM_IN, epc),
+            Request(self.next_txn, RequestKind.STOCK_QUERY, epc),
+        ]
+
+    def press_help(self) -> list[Message]:
+        self.help_open = True
+        return [Event(self.next_event_id(), EventKind.HELP_REQUEST, self.device_id)]
+
+    def tick(self, now: float) -> list[Message]:
+        out = super().tick(now)
+        dt = 0.0 if self.last_step is None else now - self.last_step
+        self.last_step = now
+        if self.leave_at is not None and now >= self.leave_at:
+            for epc in self.items_inside:
+                out.append(Event(self.next_event_id(), EventKind.ITEM_OUT, epc))
+            if self.help_open:
+                out.append(Event(self.next_event_id(), EventKind.HELP_CANCEL, self.device_id))
+            self.items_inside, self.leave_at, self.display, self.help_open = [], None, (), False
+            return out
+        arrival_p = 1.0 - math.exp(-self.behaviour.fitting_visits_per_h * dt / 3600.0)
+        if self.leave_at is None and self.catalogue_epcs and self.rng.random() < arrival_p:
+            for _ in range(self.rng.randint(1, 3)):
+                out += self.bring_in(self.rng.choice(self.catalogue_epcs))
+            self.leave_at = now + self.rng.uniform(120, 600)
+            if self.rng.random() < 0.2:
+                out += self.press_help()
+        return out

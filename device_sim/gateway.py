@@ -1,0 +1,284 @@
+"""A gateway: the MQTT identity that carries one or more simulated devices.
+
+An access point proxies many labels over one connection; a directly connected device is a
+gateway of one. Either way the gateway decides *when* devices see messages: a sleeping label
+only hears what the gateway holds for it at its next check-in (OpenEPaperLink's access point
+works the same way), a fast-woken or always-listening one hears at once. It also plays the
+radio: seeded loss and duplication, access-point airtime, offline windows (during which the
+gateway reports the device's Death and drops its traffic).
+
+Sans-IO: `receive` and `due` take the current time and return `Outgoing` items; mqtt.py moves
+the bytes. Frames that fail to decode (bad CRC, malformed) are counted and dropped, which makes
+the chunk "missing" so that the label asks for it again.
+"""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+import logging
+import random
+from collections import defaultdict
+from dataclasses import dataclass, field
+
+from device_sim.behaviour import Behaviour
+from device_sim.device import SimDevice
+from device_sim.label import SimLabel
+from firmware_protocol.codec import decode
+from firmware_protocol.errors import ProtocolError
+from firmware_protocol.messages import (
+    NO_HASH,
+    Birth,
+    Chunk,
+    Death,
+    Desired,
+    Message,
+    Reported,
+    ReportResult,
+)
+from firmware_protocol.models import ModelId
+from firmware_protocol.topics import DeviceAddress
+from firmware_protocol.wire import FirmwareVersion
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class Outgoing:
+    """A message a device publishes (through its gateway)."""
+
+    device_id: str
+    message: Message
+
+
+@dataclass(frozen=True, slots=True)
+class WillMessage:
+    """The Death the broker publishes for a gateway's connection if it is lost."""
+
+    device_id: str
+    message: Death
+
+
+@dataclass
+class GatewayStats:
+    received: int = 0
+    rejected_frames: int = 0
+    lost: int = 0
+    duplicated: int = 0
+    published: int = 0
+
+
+@dataclass
+class Gateway:
+    gateway_id: str
+    store: str
+    behaviour: Behaviour
+    devices: dict[str, SimDevice] = field(default_factory=dict)
+    is_access_point: bool = False
+    stats: GatewayStats = field(default_factory=GatewayStats)
+
+    def __post_init__(self) -> None:
+        seed = f"{self.behaviour.seed}:{self.gateway_id}"
+        self.rng = random.Random(seed)  # noqa: S311 - simulation, not security
+        self._inbox: dict[str, list[Message]] = defaultdict(list)
+        self._wakes: list[tuple[float, int, str]] = []
+        self._timed: list[tuple[float, int, Outgoing]] = []
+        self._order = itertools.count()
+        self._last_wake: dict[str, float] = {}
+        self._offline_until: dict[str, float] = {}
+        self._latest_desired: dict[str, Desired] = {}
+        self.ap_session = 0
+        self.started = False
+
+    def address(self, device_id: str) -> DeviceAddress:
+        return DeviceAddress(self.store, self.gateway_id, device_id)
+
+    def add(self, device: SimDevice) -> None:
+        self.devices[device.device_id] = device
+
+    # ---- lifecycle ----------------------------------------------------------------------------
+
+    def start(self, now: float) -> list[Outgoing]:
+        """Boot every device: births (and what labels show), first wakes scheduled."""
+        out: list[Outgoing] = []
+        if self.is_access_point:
+            self.ap_session += 1
+            out.append(Outgoing(self.gateway_id, self.ap_birth()))
+        for device in self.devices.values():
+            out += [Outgoing(device.device_id, m) for m in device.boot(now)]
+            self._last_wake[device.device_id] = now
+            self._schedule_wake(device, now, first=True)
+        self.started = True
+        return out
+
+    def reconnected(self) -> list[Outgoing]:
+        """A new MQTT connection: every device behind it announces a new session."""
+        out: list[Outgoing] = []
+        if self.is_access_point:
+            self.ap_session += 1
+            out.append(Outgoing(self.gateway_id, self.ap_birth()))
+        for device in self.devices.values():
+            if device.device_id in self._offline_until:
+                continue
+            device.session += 1
+            out.append(Outgoing(device.device_id, device.birth()))
+        return out
+
+    def connect(self, now: float) -> list[Outgoing]:
+        return self.reconnected() if self.started else self.start(now)
+
+    def will(self) -> WillMessage:
+        """The Death the broker publishes if this connection is lost (the MQTT Will).
+
+        Called after `connect` computed the new session, before the CONNECT is sent.
+        """
+        if self.is_access_point:
+            return WillMessage(self.gateway_id, Death(self.ap_session + 1))
+        (device,) = self.devices.values()
+        return WillMessage(device.device_id, Death(device.session + 1))
+
+    def ap_birth(self) -> Birth:
+        return Birth(
+            session=self.ap_session,
+            model=ModelId.ACCESS_POINT,
+            firmware=FirmwareVersion(1, 0, 0),
+            max_packet=65536,
+            battery_mv=0,
+            checkin_s=0,
+            pages=0,
+            displayed_revision=0,
+            displayed_hash=NO_HASH,
+            shown_page=0,
+        )
+
+    def _listening(self, device: SimDevice, now: float) -> bool:
+        return self.behaviour.checkin_s <= 0 or now < device.fast_wake_until
+
+    def _schedule_wake(self, device: SimDevice, now: float, *, first: bool = False) -> None:
+        if self.behaviour.checkin_s <= 0 and now >= device.fast_wake_until:
+            period = self.behaviour.resume_after_s
+        else:
+            period = device.wake_period(now)
+        if first and self.behaviour.checkin_s > 0:
+            period = self.rng.uniform(0, self.behaviour.checkin_s)  # a store wakes spread out
+        heapq.heappush(self._wakes, (now + period, next(self._order), device.device_id))
+
+    # ---- traffic ------------------------------------------------------------------------------
+
+    def receive(self, device_id: str, payload: bytes, now: float) -> list[Outgoing]:
+        device = self.devices.get(device_id)
+        if device is None:
+            return []
+        try:
+            msg = decode(payload)
+        except ProtocolError as exc:
+            self.stats.rejected_frames += 1
+            log.debug("%s dropped a bad frame: %s", device_id, exc)
+            return []
+        self.stats.received += 1
+        if isinstance(msg, Desired):
+            current = self._latest_desired.get(device_id)
+            if current is None or msg.revision >= current.revision:
+                self._latest_desired[device_id] = msg
+        if device_id in self._offline_until:
+            return []
+        if self.rng.random() < self.behaviour.loss:
+            self.stats.lost += 1
+            return []
+        copies = 1
+        if self.rng.random() < self.behaviour.duplication:
+            self.stats.duplicated += 1
+            copies = 2
+        device.spend_radio(len(payload))
+        if self._listening(device, now):
+            out: list[Outgoing] = []
+            for _ in range(copies):
+                out += self._deliver(device, msg, now)
+            return out
+        self._inbox[device_id].extend([msg] * copies)
+        return []
+
+    def _deliver(self, device: SimDevice, msg: Message, now: float) -> list[Outgoing]:
+        delay = self._airtime(msg)
+        replies = device.handle(msg, now + delay)
+        out: list[Outgoing] = []
+        for reply in replies:
+            item = Outgoing(device.device_id, reply)
+            refresh = isinstance(reply, Reported) and reply.result is ReportResult.APPLIED
+            wait = delay + (device.refresh_s if refresh and isinstance(device, SimLabel) else 0.0)
+            if wait > 0:
+                heapq.heappush(self._timed, (now + wait, next(self._order), item))
+            else:
+                out.append(item)
+        return out
+
+    def _airtime(self, msg: Message) -> float:
+        """Seconds until the access point's radio has carried this message to the label."""
+        rate = self.behaviour.ap_throughput_bps
+        if not self.is_access_point or rate <= 0 or not isinstance(msg, Chunk):
+            return 0.0
+        return len(msg.data) / rate
+
+    def due(self, now: float) -> list[Outgoing]:
+        """Everything whose time has come: wakes, finished refreshes, ends of offline windows."""
+        out: list[Outgoing] = []
+        while self._timed and self._timed[0][0] <= now:
+            out.append(heapq.heappop(self._timed)[2])
+        while self._wakes and self._wakes[0][0] <= now:
+            _, _, device_id = heapq.heappop(self._wakes)
+            out += self._wake(self.devices[device_id], now)
+        return out
+
+    def next_deadline(self) -> float | None:
+        times = [q[0][0] for q in (self._timed, self._wakes) if q]
+        return min(times) if times else None
+
+    def _wake(self, device: SimDevice, now: float) -> list[Outgoing]:
+        device_id = device.device_id
+        out: list[Outgoing] = []
+        back_at = self._offline_until.get(device_id)
+        if back_at is not None and now >= back_at:
+            out += self._come_back(device, now)
+        if device_id not in self._offline_until:
+            for msg in self._inbox.pop(device_id, []):
+                out += self._deliver(device, msg, now)
+            since = self._last_wake.get(device_id, now)
+            woken = device.wake(now, since) if isinstance(device, SimLabel) else device.tick(now)
+            out += [Outgoing(device_id, m) for m in woken]
+            self._maybe_go_offline(device, now, out)
+        self._last_wake[device_id] = now
+        self._schedule_wake(device, now)
+        return out
+
+    # ---- offline windows ----------------------------------------------------------------------
+
+    def _maybe_go_offline(self, device: SimDevice, now: float, out: list[Outgoing]) -> None:
+        rate = self.behaviour.offline_rate_per_h
+        if rate <= 0:
+            return
+        period = max(self.behaviour.checkin_s, self.behaviour.resume_after_s)
+        if self.rng.random() < rate * period / 3600.0:
+            duration = self.rng.expovariate(1.0 / self.behaviour.offline_mean_s)
+            out += self.go_offline(device.device_id, now, duration)
+
+    def go_offline(self, device_id: str, now: float, duration: float) -> list[Outgoing]:
+        """The device stops hearing and answering; its Death is published (as the AP would)."""
+        device = self.devices[device_id]
+        self._offline_until[device_id] = now + duration
+        self._inbox.pop(device_id, None)
+        return [Outgoing(device_id, device.death())]
+
+    def come_back(self, device_id: str, now: float) -> list[Outgoing]:
+        return self._come_back(self.devices[device_id], now)
+
+    def _come_back(self, device: SimDevice, now: float) -> list[Outgoing]:
+        """Back in range: a new session, and the newest desired state the gateway holds."""
+        self._offline_until.pop(device.device_id, None)
+        out = [Outgoing(device.device_id, m) for m in device.boot(now)]
+        latest = self._latest_desired.get(device.device_id)
+        if latest is not None:
+            out += self._deliver(device, latest, now)
+        return out
+
+    def is_offline(self, device_id: str) -> bool:
+        return device_id in self._offline_until

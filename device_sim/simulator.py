@@ -1,0 +1,63 @@
+"""Runs a simulated store against a broker: every gateway link in one TaskGroup."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Iterator
+
+from controller.provisioning import client_password
+from device_sim.device import SimDevice
+from device_sim.gateway import Gateway, Outgoing
+from device_sim.label import SimLabel
+from device_sim.mqtt import BrokerAddress, GatewayLink
+
+CONNECT_CONCURRENCY = 100
+
+
+class Simulator:
+    def __init__(self, gateways: list[Gateway], broker: BrokerAddress, store_secret: str):
+        self.links = {
+            gw.gateway_id: GatewayLink(gw, broker, client_password(store_secret, gw.gateway_id))
+            for gw in gateways
+        }
+        self._device_gateway = {
+            device_id: gw.gateway_id for gw in gateways for device_id in gw.devices
+        }
+
+    @property
+    def gateway_ids(self) -> list[str]:
+        return list(self.links)
+
+    def device(self, device_id: str) -> SimDevice:
+        return self.links[self._device_gateway[device_id]].gateway.devices[device_id]
+
+    def label(self, device_id: str) -> SimLabel:
+        device = self.device(device_id)
+        if not isinstance(device, SimLabel):
+            raise TypeError(f"{device_id} is a {device.model.name}, not a label")
+        return device
+
+    def labels(self) -> Iterator[SimLabel]:
+        for link in self.links.values():
+            for device in link.gateway.devices.values():
+                if isinstance(device, SimLabel):
+                    yield device
+
+    def gateway_of(self, device_id: str) -> Gateway:
+        return self.links[self._device_gateway[device_id]].gateway
+
+    def act(self, device_id: str, action: Callable[[Gateway, float], list[Outgoing]]) -> None:
+        """Run a fault or staff action on a device's gateway and publish its result."""
+        link = self.links[self._device_gateway[device_id]]
+        link.act(lambda now: action(link.gateway, now))
+
+    async def run(self, *, ready: asyncio.Event | None = None) -> None:
+        """Connect every gateway (a bounded number at a time), then run until cancelled."""
+        limit = asyncio.Semaphore(CONNECT_CONCURRENCY)
+        async with asyncio.TaskGroup() as tasks:
+            for gateway_id, link in self.links.items():
+                tasks.create_task(link.run(limit), name=f"link-{gateway_id}")
+            for link in self.links.values():
+                await link.connected.wait()
+            if ready is not None:
+                ready.set()
