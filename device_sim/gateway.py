@@ -137,6 +137,17 @@ class Gateway:
         (device,) = self.devices.values()
         return WillMessage(device.device_id, Death(device.session + 1))
 
+    def goodbye(self) -> list[Outgoing]:
+        """Deaths for every device (and the access point) of a gateway shutting down cleanly."""
+        out = [
+            Outgoing(device.device_id, device.death())
+            for device in self.devices.values()
+            if device.device_id not in self._offline_until
+        ]
+        if self.is_access_point:
+            out.append(Outgoing(self.gateway_id, Death(self.ap_session)))
+        return out
+
     def ap_birth(self) -> Birth:
         return Birth(
             session=self.ap_session,

@@ -9,6 +9,7 @@ gateway's Death with the session the next connection will announce.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import random
 import time
@@ -29,6 +30,7 @@ log = logging.getLogger(__name__)
 PUBLISHERS_PER_LINK = 4
 BACKOFF_START_S = 0.5
 BACKOFF_CAP_S = 30.0
+GOODBYE_TIMEOUT_S = 5.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,11 +123,30 @@ class GatewayLink:
             self.connections += 1
             self._enqueue(gw.connect(time.monotonic()))
             self.connected.set()
-            async with asyncio.TaskGroup() as tasks:
-                tasks.create_task(self._receive(client), name=f"{gw.gateway_id}-receive")
-                tasks.create_task(self._timers(), name=f"{gw.gateway_id}-timers")
-                for i in range(PUBLISHERS_PER_LINK):
-                    tasks.create_task(self._publish(client), name=f"{gw.gateway_id}-publish-{i}")
+            try:
+                async with asyncio.TaskGroup() as tasks:
+                    tasks.create_task(self._receive(client), name=f"{gw.gateway_id}-receive")
+                    tasks.create_task(self._timers(), name=f"{gw.gateway_id}-timers")
+                    for i in range(PUBLISHERS_PER_LINK):
+                        tasks.create_task(
+                            self._publish(client), name=f"{gw.gateway_id}-publish-{i}"
+                        )
+            except asyncio.CancelledError:
+                # A clean disconnect fires no Will: say goodbye explicitly (Sparkplug's rule).
+                await asyncio.shield(self._say_goodbye(client))
+                raise
+
+    async def _say_goodbye(self, client: aiomqtt.Client) -> None:
+        with contextlib.suppress(aiomqtt.MqttError, TimeoutError):
+            async with asyncio.timeout(GOODBYE_TIMEOUT_S):
+                for item in self.gateway.goodbye():
+                    delivery = DELIVERY[item.message.OPCODE]
+                    await client.publish(
+                        self.gateway.address(item.device_id).topic(item.message.OPCODE),
+                        encode(item.message),
+                        qos=delivery.qos,
+                        retain=delivery.retain,
+                    )
 
     async def _receive(self, client: aiomqtt.Client) -> None:
         async for message in client.messages:

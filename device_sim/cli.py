@@ -1,0 +1,117 @@
+"""`omnishelf sim`: play a whole store of devices against a broker."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import time
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from device_sim.behaviour import Behaviour
+from device_sim.export import contact_sheet, export_png
+from device_sim.mqtt import BrokerAddress
+from device_sim.simulator import Simulator
+from device_sim.store import StoreSpec, build_store
+
+console = Console(stderr=True)
+
+SECRET_ENV = "OMNISHELF_STORE_SECRET"  # noqa: S105 - the name of a variable, not a secret
+
+
+def read_secret(secret_file: Path | None) -> str:
+    """The store secret from a file or $OMNISHELF_STORE_SECRET (never a command-line argument,
+    which other users could read in the process list)."""
+    if secret_file is not None:
+        return secret_file.read_text(encoding="utf-8").strip()
+    secret = os.environ.get(SECRET_ENV, "")
+    if not secret:
+        raise typer.BadParameter(f"give --secret-file or set ${SECRET_ENV}")
+    return secret
+
+
+def sim(
+    broker: Annotated[str, typer.Option(help="mqtt://host:port")] = "mqtt://127.0.0.1:1883",
+    store: Annotated[str, typer.Option(help="store id")] = "store-1",
+    labels: Annotated[int, typer.Option(min=0)] = 100,
+    sensors: Annotated[int, typer.Option(min=0)] = 0,
+    fitting_rooms: Annotated[int, typer.Option(min=0)] = 0,
+    access_points: Annotated[int, typer.Option(min=0, help="0: labels connect directly")] = 0,
+    secret_file: Annotated[Path | None, typer.Option(help=f"else ${SECRET_ENV}")] = None,
+    checkin: Annotated[float, typer.Option(help="label check-in period, s (0: always on)")] = 40.0,
+    refresh: Annotated[bool, typer.Option(help="simulate e-paper refresh times")] = True,
+    loss: Annotated[float, typer.Option(min=0.0, max=1.0)] = 0.0,
+    duplication: Annotated[float, typer.Option(min=0.0, max=1.0)] = 0.0,
+    offline_rate: Annotated[float, typer.Option(help="offline windows per device per hour")] = 0.0,
+    seed: Annotated[int, typer.Option()] = 1,
+    duration: Annotated[float, typer.Option(help="seconds to run; 0 = until Ctrl-C")] = 0.0,
+    contact_sheet_png: Annotated[Path | None, typer.Option("--contact-sheet")] = None,
+    export_dir: Annotated[Path | None, typer.Option(help="one PNG per label at exit")] = None,
+) -> None:
+    """Simulate a store's labels, shelf sensors and fitting rooms over a real MQTT broker."""
+    defaults = Behaviour()
+    behaviour = Behaviour(
+        checkin_s=checkin,
+        refresh_bw_s=defaults.refresh_bw_s if refresh else 0.0,
+        refresh_colour_s=defaults.refresh_colour_s if refresh else 0.0,
+        loss=loss,
+        duplication=duplication,
+        offline_rate_per_h=offline_rate,
+        seed=seed,
+    )
+    spec = StoreSpec(store, labels, sensors, fitting_rooms, access_points)
+    gateways = build_store(spec, behaviour)
+    simulator = Simulator(gateways, BrokerAddress.parse(broker), read_secret(secret_file))
+    started = time.monotonic()
+    console.print(
+        f"[bold]omnishelf sim[/]: store {store}, {labels} labels, {sensors} shelf sensors, "
+        f"{fitting_rooms} fitting rooms over {len(gateways)} connections to {broker}"
+    )
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(_run(simulator, duration, started))
+    _summary(simulator, time.monotonic() - started)
+    if export_dir is not None:
+        export_dir.mkdir(parents=True, exist_ok=True)
+        for label in simulator.labels():
+            export_png(label, export_dir / f"{label.device_id}.png")
+        console.print(f"label images written to {export_dir}")
+    if contact_sheet_png is not None:
+        contact_sheet(list(simulator.labels())[:200], contact_sheet_png)
+        console.print(f"contact sheet written to {contact_sheet_png}")
+
+
+async def _run(simulator: Simulator, duration: float, started: float) -> None:
+    ready = asyncio.Event()
+
+    async def announce() -> None:
+        await ready.wait()
+        console.print(f"all connections up after {time.monotonic() - started:.1f} s")
+
+    async with asyncio.TaskGroup() as tasks:
+        run = tasks.create_task(simulator.run(ready=ready), name="simulator")
+        tasks.create_task(announce(), name="announce")
+        if duration > 0:
+            await asyncio.sleep(duration)
+            run.cancel()
+        # Without a duration, the TaskGroup runs until Ctrl-C cancels it.
+
+
+def _summary(simulator: Simulator, elapsed: float) -> None:
+    table = Table(title=f"after {elapsed:.1f} s")
+    for column in ("gateways", "frames in", "bad frames", "lost", "published", "labels applied"):
+        table.add_column(column, justify="right")
+    gateways = [link.gateway for link in simulator.links.values()]
+    table.add_row(
+        str(len(gateways)),
+        str(sum(g.stats.received for g in gateways)),
+        str(sum(g.stats.rejected_frames for g in gateways)),
+        str(sum(g.stats.lost for g in gateways)),
+        str(sum(g.stats.published for g in gateways)),
+        str(sum(label.stats.applied for label in simulator.labels())),
+    )
+    console.print(table)
