@@ -57,7 +57,8 @@ def encode_body(msg: Message) -> bytes:
     for name, wire in layout(type(msg)):
         try:
             wire.encode(getattr(msg, name), out)
-        except ValueError as exc:
+        except (ValueError, TypeError, AttributeError) as exc:
+            # A wrongly typed or out-of-range field is the caller's protocol error.
             raise ProtocolError(f"{type(msg).__name__}.{name}: {exc}", opcode=msg.OPCODE) from exc
     return bytes(out)
 

@@ -22,7 +22,7 @@ _MANIFEST = struct.Struct(">5sHBBHI32s")
 
 
 def signed_manifest(model: ModelId, version: FirmwareVersion, size: int, sha256: bytes) -> bytes:
-    """The exact bytes an Ed25519 firmware signature covers (48 bytes)."""
+    """The exact bytes an Ed25519 firmware signature covers (47 bytes, PROTOCOL.md §7.7)."""
     return _MANIFEST.pack(
         MANIFEST_TAG, model, version.major, version.minor, version.patch, size, sha256
     )

@@ -79,7 +79,7 @@ DELIVERY: Final[dict[Opcode, Delivery]] = {
 
 
 def check_id(value: str, what: str) -> str:
-    if not _ID.match(value):
+    if not isinstance(value, str) or not _ID.fullmatch(value):
         raise ProtocolError(
             f"{what} {value!r} must be 1-64 of A-Z a-z 0-9 _ . - and start alphanumeric"
         )

@@ -192,6 +192,20 @@ def image_assembler(desired: Desired, *, max_size: int) -> ChunkAssembler:
     )
 
 
+def _inflate(desired: Desired, payload: bytes) -> bytes:
+    """Inflate at most raw_size + 1 bytes: a hostile payload cannot exhaust memory (§5.3)."""
+    inflater = zlib.decompressobj()
+    try:
+        raw = inflater.decompress(payload, desired.raw_size + 1)
+    except zlib.error as exc:
+        raise IntegrityError(f"payload of revision {desired.revision} does not inflate") from exc
+    if len(raw) > desired.raw_size or inflater.unconsumed_tail or not inflater.eof:
+        raise IntegrityError(
+            f"payload of revision {desired.revision} does not inflate to {desired.raw_size} bytes"
+        )
+    return raw
+
+
 class BaseUnknown(TransferError):
     """The delta's base is not the image the receiver shows: it needs a full frame."""
 
@@ -200,10 +214,7 @@ def apply_image(desired: Desired, payload: bytes, shown: bytes | None) -> bytes:
     """The new planes from a complete payload; `shown` is what the receiver displays now."""
     if zlib.crc32(payload) != desired.payload_crc:
         raise IntegrityError(f"payload CRC mismatch for revision {desired.revision}")
-    try:
-        raw = zlib.decompress(payload) if desired.compression is Compression.ZLIB else payload
-    except zlib.error as exc:
-        raise IntegrityError(f"payload of revision {desired.revision} does not inflate") from exc
+    raw = _inflate(desired, payload) if desired.compression is Compression.ZLIB else payload
     if len(raw) != desired.raw_size:
         raise IntegrityError(f"payload inflates to {len(raw)} bytes, declared {desired.raw_size}")
     if desired.encoding is Encoding.DELTA_XOR:

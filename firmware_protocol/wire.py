@@ -121,6 +121,10 @@ class _Sized(WireType):
         self._text = text
 
     def encode(self, value: Any, out: bytearray) -> None:
+        if self._text and not isinstance(value, str):
+            raise TypeError(f"{self.name} needs str, got {type(value).__name__}")
+        if not self._text and not isinstance(value, bytes | bytearray | memoryview):
+            raise TypeError(f"{self.name} needs bytes, got {type(value).__name__}")
         raw = value.encode("utf-8") if self._text else bytes(value)
         self._prefix.encode(len(raw), out)
         out += raw
