@@ -58,6 +58,7 @@ class SimDevice:
     telemetry_seq: int = 0
     event_id: int = 0
     commands_seen: set[int] = field(default_factory=set)
+    mains_powered: bool = False
 
     # ---- identity and availability ------------------------------------------------------------
 
@@ -80,14 +81,23 @@ class SimDevice:
 
     def boot(self, now: float) -> list[Message]:  # noqa: ARG002 - subclasses use the time
         """A (re)start: a new session, a birth. Subclasses add what they show."""
-        self.session += 1
-        self.commands_seen.clear()
+        self.new_session()
         return [self.birth()]
+
+    def new_session(self) -> None:
+        """Event ids and telemetry sequence numbers restart with each session (§8.1, §8.2)."""
+        self.session += 1
+        self.event_id = 0
+        self.telemetry_seq = 0
+        self.commands_seen.clear()
 
     # ---- battery ------------------------------------------------------------------------------
 
     @property
     def battery_mv(self) -> int:
+        """Battery voltage; 0 means mains powered (§4.4)."""
+        if self.mains_powered:
+            return 0
         capacity = self.behaviour.battery_mah * 3600.0
         left = max(0.0, 1.0 - self.charge_used_mas / capacity)
         return int(EMPTY_MV + (FULL_MV - EMPTY_MV) * left)
@@ -109,7 +119,8 @@ class SimDevice:
             case Ping(txn=txn):
                 return self._result(txn, CommandStatus.OK, f"battery {self.battery_mv} mV")
             case Rebirth(txn=txn):
-                return [self.birth()]
+                # The current session: the Will is unchanged, a new number would make it stale.
+                return [self.birth(), *self._result(txn, CommandStatus.OK)]
             case Reboot(txn=txn):
                 # Reply first: after the reboot the device has forgotten the transaction.
                 return [*self._result(txn, CommandStatus.OK), *self.boot(now)]

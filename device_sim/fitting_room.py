@@ -23,6 +23,7 @@ from firmware_protocol.messages import (
 
 @dataclass
 class SimFittingRoom(SimDevice):
+    mains_powered: bool = True
     catalogue_epcs: tuple[str, ...] = ()
     items_inside: list[str] = field(default_factory=list)
     leave_at: float | None = None

@@ -87,6 +87,7 @@ class Gateway:
         self._last_wake: dict[str, float] = {}
         self._offline_until: dict[str, float] = {}
         self._latest_desired: dict[str, Desired] = {}
+        self._radio_free_at = 0.0
         self.ap_session = 0
         self.started = False
 
@@ -120,7 +121,7 @@ class Gateway:
         for device in self.devices.values():
             if device.device_id in self._offline_until:
                 continue
-            device.session += 1
+            device.new_session()
             out.append(Outgoing(device.device_id, device.birth()))
         return out
 
@@ -210,7 +211,7 @@ class Gateway:
         return []
 
     def _deliver(self, device: SimDevice, msg: Message, now: float) -> list[Outgoing]:
-        delay = self._airtime(msg)
+        delay = self._airtime(msg, now)
         replies = device.handle(msg, now + delay)
         out: list[Outgoing] = []
         for reply in replies:
@@ -223,12 +224,16 @@ class Gateway:
                 out.append(item)
         return out
 
-    def _airtime(self, msg: Message) -> float:
-        """Seconds until the access point's radio has carried this message to the label."""
+    def _airtime(self, msg: Message, now: float) -> float:
+        """Seconds until the access point's one radio has carried this message to the label.
+
+        The radio is shared: a chunk waits for the chunks queued before it.
+        """
         rate = self.behaviour.ap_throughput_bps
         if not self.is_access_point or rate <= 0 or not isinstance(msg, Chunk):
             return 0.0
-        return len(msg.data) / rate
+        self._radio_free_at = max(now, self._radio_free_at) + len(msg.data) / rate
+        return self._radio_free_at - now
 
     def due(self, now: float) -> list[Outgoing]:
         """Everything whose time has come: wakes, finished refreshes, ends of offline windows."""

@@ -70,6 +70,7 @@ class SimLabel(SimDevice):
     vendor_key: Ed25519PublicKey | None = None
     firmware_offer: FirmwareOffer | None = None
     firmware_assembler: ChunkAssembler | None = None
+    firmware_progress: float = 0.0
     stats: LabelStats = field(default_factory=LabelStats)
 
     # ---- what it shows ------------------------------------------------------------------------
@@ -125,7 +126,7 @@ class SimLabel(SimDevice):
             case Chunk():
                 return self._on_chunk(msg, now)
             case FirmwareOffer():
-                return self._on_firmware_offer(msg)
+                return self._on_firmware_offer(msg, now)
             case PageSwitch():
                 return self._on_page_switch(msg, now)
         return super().handle(msg, now)
@@ -147,7 +148,7 @@ class SimLabel(SimDevice):
         self.assembler = None
         self.last_progress = now
         if desired.page >= self.pages or desired.raw_size != self.model.frame_size:
-            return [self._request(XferReason.TOO_LARGE)]
+            return self._give_up(XferReason.TOO_LARGE)
         if desired.encoding is Encoding.DELTA_XOR and desired.base_hash != self._page_hash(
             desired.page
         ):
@@ -156,8 +157,15 @@ class SimLabel(SimDevice):
         try:
             self.assembler = image_assembler(desired, max_size=2 * self.model.frame_size + 1024)
         except TransferError:
-            return [self._request(XferReason.TOO_LARGE)]
+            return self._give_up(XferReason.TOO_LARGE)
         return []
+
+    def _give_up(self, reason: XferReason) -> list[Message]:
+        """Tell the controller why, and wait for a new offer instead of asking again (§4.7)."""
+        request = self._request(reason)
+        self.pending = None
+        self.assembler = None
+        return [request]
 
     def _page_hash(self, page: int) -> bytes:
         planes = self.planes(page)
@@ -184,7 +192,8 @@ class SimLabel(SimDevice):
             return self._finish_image() if self.assembler.complete else []
         if self.firmware_assembler is not None and chunk.xfer_id == self.firmware_assembler.xfer_id:
             try:
-                self.firmware_assembler.accept(chunk)
+                if self.firmware_assembler.accept(chunk):
+                    self.firmware_progress = now
             except TransferError:
                 return []
             return self._finish_firmware(now) if self.firmware_assembler.complete else []
@@ -201,9 +210,8 @@ class SimLabel(SimDevice):
             self.stats.full_requests += 1
             return [self._request(XferReason.BASE_UNKNOWN)]
         except IntegrityError:
-            self.assembler = None
             self.stats.full_requests += 1
-            return [self._request(XferReason.INTEGRITY_FAILED)]
+            return self._give_up(XferReason.INTEGRITY_FAILED)
         self.images[desired.page] = zlib.compress(planes, 6)
         self.revision = desired.revision
         self.displayed_hash = desired.content_hash
@@ -220,6 +228,7 @@ class SimLabel(SimDevice):
             self.page_revert_at = None
             self.shown_page = 0
             out.append(self.report(ReportResult.APPLIED))
+        out += self._resume_firmware(now, since)
         if self.pending is None or self.last_progress > since:
             return out
         self.last_progress = now
@@ -230,6 +239,17 @@ class SimLabel(SimDevice):
             self.stats.resume_requests += 1
             out.append(self._request(XferReason.MISSING_CHUNKS, self.assembler.missing_bitmap()))
         return out
+
+    def _resume_firmware(self, now: float, since: float) -> list[Message]:
+        assembler = self.firmware_assembler
+        if assembler is None or assembler.complete or self.firmware_progress > since:
+            return []
+        self.firmware_progress = now
+        return [
+            XferRequest(
+                0, assembler.xfer_id, XferReason.MISSING_CHUNKS, NO_HASH, assembler.missing_bitmap()
+            )
+        ]
 
     # ---- pages --------------------------------------------------------------------------------
 
@@ -242,7 +262,7 @@ class SimLabel(SimDevice):
 
     # ---- firmware -----------------------------------------------------------------------------
 
-    def _on_firmware_offer(self, offer: FirmwareOffer) -> list[Message]:
+    def _on_firmware_offer(self, offer: FirmwareOffer, now: float) -> list[Message]:
         if offer.model != self.model.id:
             return self._result(offer.txn, CommandStatus.WRONG_MODEL, self.model.name)
         if not is_upgrade(self.firmware, offer.version):
@@ -262,6 +282,7 @@ class SimLabel(SimDevice):
         except TransferError as exc:
             return self._result(offer.txn, CommandStatus.REFUSED, str(exc))
         self.firmware_offer = offer
+        self.firmware_progress = now
         return self._result(offer.txn, CommandStatus.IN_PROGRESS)
 
     def _finish_firmware(self, now: float) -> list[Message]:

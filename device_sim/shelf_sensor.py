@@ -25,6 +25,7 @@ class Lane:
 
 @dataclass
 class SimShelfSensor(SimDevice):
+    mains_powered: bool = True
     lanes: list[Lane] = field(default_factory=list)
     last_step: float | None = None
     last_report: float | None = None

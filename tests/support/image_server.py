@@ -107,7 +107,7 @@ class ImageServer:
             await self.send_image(address, sent.planes, request.revision)
 
     async def wait_for(
-        self, device: str, predicate: Callable[[Message], bool], timeout: float = 10.0
+        self, device: str, predicate: Callable[[Message], bool], within_s: float = 10.0
     ) -> Message:
         async def match() -> Message:
             async with self._changed:
@@ -117,7 +117,7 @@ class ImageServer:
                             return msg
                     await self._changed.wait()
 
-        return await asyncio.wait_for(match(), timeout)
+        return await asyncio.wait_for(match(), within_s)
 
     def messages(self, device: str, kind: type[Message]) -> list[Message]:
         return [m for m in self.received[device] if isinstance(m, kind)]
