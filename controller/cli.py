@@ -11,12 +11,14 @@ import typer
 from rich.console import Console
 
 from controller.local_broker import LocalBroker
+from controller.render_cli import render
 from device_sim.behaviour import Behaviour
 from device_sim.cli import read_secret, sim
 from device_sim.store import StoreSpec, build_store
 
 app = typer.Typer(no_args_is_help=True, help="omnishelf: e-paper shelf labels and in-store IoT")
 app.command()(sim)
+app.command()(render)
 console = Console(stderr=True)
 
 

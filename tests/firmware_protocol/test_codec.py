@@ -117,7 +117,7 @@ def test_every_strict_prefix_is_incomplete(frame: bytes) -> None:
 
 _TEXT = st.one_of(
     st.text(alphabet=st.characters(codec="utf-8"), max_size=200),
-    st.text(alphabet="İıŞşĞğÇçÖöÜüƏəAaIi 0123456789-", max_size=200),  # noqa: RUF001
+    st.text(alphabet="İıŞşĞğÇçÖöÜüƏəAaIi 0123456789-", max_size=200),
 )
 
 _WIRE_STRATEGIES: dict[int, st.SearchStrategy[Any]] = {

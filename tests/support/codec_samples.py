@@ -45,7 +45,7 @@ from firmware_protocol.wire import (
 )
 
 # Dotless i (U+0131), dotted I (U+0130) on purpose: Turkish/Azerbaijani text must survive.
-TURKISH = "İstanbul Iğdır ışık şeker ÇÖÜ; Azərbaycan Ələt"  # noqa: RUF001
+TURKISH = "İstanbul Iğdır ışık şeker ÇÖÜ; Azərbaycan Ələt"
 
 SAMPLES: tuple[Message, ...] = (
     Birth(
