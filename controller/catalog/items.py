@@ -21,6 +21,7 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
@@ -148,14 +149,13 @@ class CatalogItem(_Strict):
             raise ValueError("must not contain control characters or line breaks")
         return value
 
-    @model_validator(mode="after")
-    def _consistent(self) -> CatalogItem:
-        if self.promotion is not None and self.promotion.price >= self.price:
-            raise ValueError(
-                f"promotion.price {self.promotion.price} must be below the regular price "
-                f"{self.price}"
-            )
-        return self
+    @field_validator("promotion")
+    @classmethod
+    def _reduced(cls, promo: Promotion | None, info: ValidationInfo) -> Promotion | None:
+        regular = info.data.get("price")
+        if promo is not None and regular is not None and promo.price >= regular:
+            raise ValueError(f"price {promo.price} must be below the regular price {regular}")
+        return promo
 
     def promotion_at(self, moment: datetime) -> Promotion | None:
         """The promotion in force at `moment`, if any (scheduled ones switch by time alone)."""
