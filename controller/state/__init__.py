@@ -1,0 +1,1 @@
+"""Durable controller state: schema migrations and repositories over SQLite (WAL)."""

@@ -1,0 +1,128 @@
+"""Items and the prices the store applied: the catalog half of the durable state.
+
+Versions only move forward: HQ's `version` orders the changes of one SKU, so a change that
+arrives late (a retried batch, a replayed MQTT message) never overwrites a newer one. An item
+without a version is taken as the newest (file imports and staff edits have no HQ version).
+
+Applied prices are intervals [valid_from, valid_to): recording a price closes the open interval
+and opens a new one only when the price really changed, so the history is exactly what the
+shelf showed, the input the Omnibus prior price needs.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+from enum import StrEnum
+
+import aiosqlite
+
+from controller.catalog.items import CatalogItem
+from controller.catalog.pricing import AppliedPrice
+from controller.state.database import transaction
+
+
+class Stored(StrEnum):
+    ACCEPTED = "accepted"
+    DUPLICATE = "duplicate"  # the same version again: nothing to do, acknowledge it
+    STALE = "stale"  # an older version than the one stored: ignored
+
+
+def _iso(moment: datetime) -> str:
+    if moment.tzinfo is None:
+        raise ValueError("timestamps in the state database must be timezone-aware")
+    return moment.isoformat()
+
+
+async def store_item(conn: aiosqlite.Connection, item: CatalogItem, at: datetime) -> Stored:
+    """Upsert `item` unless a newer version is stored; committed when this returns."""
+    async with transaction(conn):
+        async with conn.execute(
+            "SELECT version, deleted FROM items WHERE sku = ?", (item.sku,)
+        ) as cursor:
+            row = await cursor.fetchone()
+        if row is not None and row["version"] is not None and item.version is not None:
+            if item.version < row["version"]:
+                return Stored.STALE
+            if item.version == row["version"] and not row["deleted"]:
+                return Stored.DUPLICATE
+        await conn.execute(
+            "INSERT INTO items (sku, version, body, deleted, received_at) VALUES (?, ?, ?, 0, ?)"
+            " ON CONFLICT (sku) DO UPDATE SET version = excluded.version, body = excluded.body,"
+            " deleted = 0, received_at = excluded.received_at",
+            (item.sku, item.version, item.model_dump_json(), _iso(at)),
+        )
+    return Stored.ACCEPTED
+
+
+async def delete_item(
+    conn: aiosqlite.Connection, sku: str, version: int | None, at: datetime
+) -> Stored:
+    """Mark an item deleted (its history stays, for audits) unless a newer version is stored."""
+    async with transaction(conn):
+        async with conn.execute("SELECT version FROM items WHERE sku = ?", (sku,)) as cursor:
+            row = await cursor.fetchone()
+        if row is None:
+            return Stored.DUPLICATE
+        if version is not None and row["version"] is not None and version < row["version"]:
+            return Stored.STALE
+        await conn.execute(
+            "UPDATE items SET deleted = 1, version = COALESCE(?, version), received_at = ?"
+            " WHERE sku = ?",
+            (version, _iso(at), sku),
+        )
+    return Stored.ACCEPTED
+
+
+async def get_item(conn: aiosqlite.Connection, sku: str) -> CatalogItem | None:
+    async with conn.execute(
+        "SELECT body FROM items WHERE sku = ? AND deleted = 0", (sku,)
+    ) as cursor:
+        row = await cursor.fetchone()
+    return None if row is None else CatalogItem.model_validate_json(row["body"])
+
+
+async def record_applied_price(
+    conn: aiosqlite.Connection, sku: str, price: Decimal, currency: str, at: datetime
+) -> bool:
+    """The shelf price of `sku` is `price` from `at` on; False if that was already the case."""
+    async with transaction(conn):
+        async with conn.execute(
+            "SELECT price, currency, valid_from FROM applied_prices"
+            " WHERE sku = ? AND valid_to IS NULL",
+            (sku,),
+        ) as cursor:
+            open_row = await cursor.fetchone()
+        if (
+            open_row is not None
+            and Decimal(open_row["price"]) == price
+            and open_row["currency"] == currency
+        ):
+            return False
+        if open_row is not None:
+            await conn.execute(
+                "UPDATE applied_prices SET valid_to = ? WHERE sku = ? AND valid_from = ?",
+                (_iso(at), sku, open_row["valid_from"]),
+            )
+        await conn.execute(
+            "INSERT INTO applied_prices (sku, price, currency, valid_from) VALUES (?, ?, ?, ?)",
+            (sku, str(price), currency, _iso(at)),
+        )
+    return True
+
+
+async def applied_prices(conn: aiosqlite.Connection, sku: str) -> list[AppliedPrice]:
+    """Every price `sku` had on the shelf, oldest first."""
+    async with conn.execute(
+        "SELECT price, valid_from, valid_to FROM applied_prices WHERE sku = ? ORDER BY valid_from",
+        (sku,),
+    ) as cursor:
+        rows = await cursor.fetchall()
+    return [
+        AppliedPrice(
+            Decimal(row["price"]),
+            datetime.fromisoformat(row["valid_from"]),
+            datetime.fromisoformat(row["valid_to"]) if row["valid_to"] else None,
+        )
+        for row in rows
+    ]

@@ -1,0 +1,71 @@
+"""Opening the state database: SQLite in WAL mode with synchronous=FULL, migrated on open.
+
+synchronous=FULL makes a committed transaction survive a power cut, not just a crash: a catalog
+change is acknowledged to HQ only after its commit returns, so the commit must be on disk.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+import aiosqlite
+
+from controller.errors import ControllerError
+from controller.state.schema import MIGRATIONS, SCHEMA_VERSION
+
+
+class SchemaTooNew(ControllerError):
+    """The database was written by a newer omnishelf; refusing to guess at its meaning."""
+
+
+async def migrate(conn: aiosqlite.Connection) -> int:
+    """Apply the migrations this database has not seen; returns the resulting version."""
+    async with conn.execute("PRAGMA user_version") as cursor:
+        row = await cursor.fetchone()
+    current = int(row[0]) if row else 0
+    if current > SCHEMA_VERSION:
+        raise SchemaTooNew(
+            f"database schema version {current} is newer than this controller's {SCHEMA_VERSION}"
+        )
+    for version in range(current + 1, SCHEMA_VERSION + 1):
+        # executescript commits first; BEGIN/COMMIT make each migration all-or-nothing
+        await conn.executescript(
+            f"BEGIN;\n{MIGRATIONS[version - 1]}\nPRAGMA user_version = {version};\nCOMMIT;"
+        )
+    return SCHEMA_VERSION
+
+
+@asynccontextmanager
+async def open_database(path: Path | str) -> AsyncIterator[aiosqlite.Connection]:
+    """The migrated state database at `path` (created if missing), closed on exit."""
+    if isinstance(path, Path):
+        path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        conn = await aiosqlite.connect(path, isolation_level=None)
+    except sqlite3.Error as exc:
+        raise ControllerError(f"cannot open the state database {path}: {exc}") from exc
+    try:
+        conn.row_factory = aiosqlite.Row
+        await conn.execute("PRAGMA journal_mode = WAL")
+        await conn.execute("PRAGMA synchronous = FULL")
+        await conn.execute("PRAGMA foreign_keys = ON")
+        await conn.execute("PRAGMA busy_timeout = 5000")
+        await migrate(conn)
+        yield conn
+    finally:
+        await conn.close()
+
+
+@asynccontextmanager
+async def transaction(conn: aiosqlite.Connection) -> AsyncIterator[None]:
+    """BEGIN IMMEDIATE ... COMMIT (ROLLBACK on any exception): one writer at a time."""
+    await conn.execute("BEGIN IMMEDIATE")
+    try:
+        yield
+    except BaseException:
+        await conn.execute("ROLLBACK")
+        raise
+    await conn.execute("COMMIT")

@@ -1,0 +1,94 @@
+"""The controller's durable state: versioned schema migrations (SQLite; PostgreSQL to follow).
+
+Migrations only ever append: version N's script runs once, in a transaction, and records N in
+`PRAGMA user_version`. A database newer than this code is refused rather than guessed at.
+
+What each table proves or remembers:
+- items: the latest catalog item per SKU and HQ's version of it (a stale version is ignored);
+- applied_prices: every selling price the store has applied, for the Omnibus prior price;
+- devices, bindings: the adopted devices and which item (template, page) each label shows;
+- label_state: per label the desired and the reported revision and content hash, so that the
+  store can prove what each label displays and never sends an older revision;
+- outbox: pushes not yet confirmed, one row per label (latest wins), durable across crashes;
+- audit_log, scans: who changed what and when; shoppers' QR scans.
+"""
+
+from __future__ import annotations
+
+MIGRATIONS: tuple[str, ...] = (
+    # 1: the initial schema
+    """
+    CREATE TABLE items (
+        sku TEXT PRIMARY KEY,
+        version INTEGER,
+        body TEXT NOT NULL,            -- the CatalogItem as JSON
+        deleted INTEGER NOT NULL DEFAULT 0,
+        received_at TEXT NOT NULL
+    );
+    CREATE TABLE applied_prices (
+        sku TEXT NOT NULL,
+        price TEXT NOT NULL,           -- decimal as text: no binary floating point
+        currency TEXT NOT NULL,
+        valid_from TEXT NOT NULL,      -- ISO 8601 UTC
+        valid_to TEXT,                 -- NULL: still applies
+        PRIMARY KEY (sku, valid_from)
+    );
+    CREATE TABLE devices (
+        device_id TEXT PRIMARY KEY,
+        model INTEGER NOT NULL,
+        gateway_id TEXT NOT NULL,
+        adopted INTEGER NOT NULL DEFAULT 0,
+        firmware TEXT,
+        session INTEGER NOT NULL DEFAULT 0,
+        online INTEGER NOT NULL DEFAULT 0,
+        battery_mv INTEGER,
+        rssi INTEGER,
+        last_seen TEXT,
+        failures INTEGER NOT NULL DEFAULT 0
+    );
+    CREATE TABLE bindings (
+        device_id TEXT PRIMARY KEY REFERENCES devices(device_id),
+        sku TEXT NOT NULL,
+        template TEXT,                 -- NULL: the default for the item's price kind
+        page INTEGER NOT NULL DEFAULT 1,
+        linked_at TEXT NOT NULL,
+        linked_by TEXT NOT NULL
+    );
+    CREATE INDEX bindings_by_sku ON bindings(sku);
+    CREATE TABLE label_state (
+        device_id TEXT PRIMARY KEY,
+        desired_revision INTEGER NOT NULL DEFAULT 0,
+        desired_hash BLOB,
+        desired_at TEXT,
+        reported_revision INTEGER NOT NULL DEFAULT 0,
+        reported_hash BLOB,
+        reported_at TEXT
+    );
+    CREATE TABLE outbox (
+        device_id TEXT PRIMARY KEY,    -- one pending push per label: the latest wins
+        revision INTEGER NOT NULL,
+        priority INTEGER NOT NULL,     -- lower first: staff and single changes before bulk
+        reason TEXT NOT NULL,
+        enqueued_at TEXT NOT NULL,
+        attempts INTEGER NOT NULL DEFAULT 0,
+        next_attempt_at TEXT NOT NULL
+    );
+    CREATE INDEX outbox_due ON outbox(priority, next_attempt_at);
+    CREATE TABLE audit_log (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        at TEXT NOT NULL,
+        actor TEXT NOT NULL,
+        action TEXT NOT NULL,
+        target TEXT NOT NULL,
+        detail TEXT NOT NULL DEFAULT '{}'
+    );
+    CREATE TABLE scans (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        at TEXT NOT NULL,
+        sku TEXT NOT NULL,
+        user_agent TEXT
+    );
+    """,
+)
+
+SCHEMA_VERSION = len(MIGRATIONS)
