@@ -1,0 +1,165 @@
+"""What each label should show and what it reports it shows, and the pushes still owed.
+
+The rules this module keeps (PROTOCOL.md §4: desired/reported with monotonic revisions):
+- A label's desired revision only grows. A new image gets desired_revision + 1, in the same
+  transaction that puts it in the outbox, so a crash never leaves a desired image nobody pushes.
+- An image whose content hash equals the desired one is not a new revision (dedup), unless the
+  push is forced (a staff relabel).
+- The outbox holds one row per label: the latest image wins, and the most urgent priority of the
+  superseded and the new push is kept, so a bulk reprice never delays a staff action.
+- A report only moves `reported_revision` forward; a report at or past the outbox revision with
+  the desired hash settles the push.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from enum import IntEnum
+
+import aiosqlite
+
+from controller.state.database import transaction
+
+
+class Priority(IntEnum):
+    """Lower goes first."""
+
+    STAFF = 0
+    SINGLE = 1
+    BULK = 2
+
+
+@dataclass(frozen=True, slots=True)
+class Push:
+    device_id: str
+    revision: int
+    priority: Priority
+    reason: str
+    attempts: int
+
+
+@dataclass(frozen=True, slots=True)
+class LabelState:
+    device_id: str
+    desired_revision: int
+    desired_hash: bytes | None
+    reported_revision: int
+    reported_hash: bytes | None
+    desired_at: datetime | None
+    reported_at: datetime | None
+
+    @property
+    def confirmed(self) -> bool:
+        return self.desired_hash is not None and self.reported_hash == self.desired_hash
+
+
+async def plan_push(
+    conn: aiosqlite.Connection,
+    device_id: str,
+    content_hash: bytes,
+    *,
+    priority: Priority,
+    reason: str,
+    at: datetime,
+    force: bool = False,
+) -> int | None:
+    """The new desired revision for `content_hash`, queued; None when the label already has it."""
+    now = at.isoformat()
+    async with transaction(conn):
+        async with conn.execute(
+            "SELECT desired_revision, desired_hash FROM label_state WHERE device_id = ?",
+            (device_id,),
+        ) as cursor:
+            row = await cursor.fetchone()
+        if row is not None and row["desired_hash"] == content_hash and not force:
+            return None
+        revision = (row["desired_revision"] if row else 0) + 1
+        await conn.execute(
+            "INSERT INTO label_state (device_id, desired_revision, desired_hash, desired_at)"
+            " VALUES (?, ?, ?, ?) ON CONFLICT (device_id) DO UPDATE SET"
+            " desired_revision = excluded.desired_revision,"
+            " desired_hash = excluded.desired_hash, desired_at = excluded.desired_at",
+            (device_id, revision, content_hash, now),
+        )
+        await conn.execute(
+            "INSERT INTO outbox (device_id, revision, priority, reason, enqueued_at,"
+            " attempts, next_attempt_at) VALUES (?, ?, ?, ?, ?, 0, ?)"
+            " ON CONFLICT (device_id) DO UPDATE SET revision = excluded.revision,"
+            " priority = MIN(outbox.priority, excluded.priority), reason = excluded.reason,"
+            " enqueued_at = excluded.enqueued_at, attempts = 0,"
+            " next_attempt_at = excluded.next_attempt_at",
+            (device_id, revision, int(priority), reason, now, now),
+        )
+    return revision
+
+
+async def record_report(
+    conn: aiosqlite.Connection, device_id: str, revision: int, content_hash: bytes, at: datetime
+) -> bool:
+    """A label reported what it shows; False when the report is older than one already seen."""
+    async with transaction(conn):
+        async with conn.execute(
+            "SELECT reported_revision, desired_revision, desired_hash FROM label_state"
+            " WHERE device_id = ?",
+            (device_id,),
+        ) as cursor:
+            row = await cursor.fetchone()
+        if row is not None and revision < row["reported_revision"]:
+            return False
+        await conn.execute(
+            "INSERT INTO label_state (device_id, reported_revision, reported_hash, reported_at)"
+            " VALUES (?, ?, ?, ?) ON CONFLICT (device_id) DO UPDATE SET"
+            " reported_revision = excluded.reported_revision,"
+            " reported_hash = excluded.reported_hash, reported_at = excluded.reported_at",
+            (device_id, revision, content_hash, at.isoformat()),
+        )
+        if row is not None and row["desired_hash"] == content_hash:
+            await conn.execute(
+                "DELETE FROM outbox WHERE device_id = ? AND revision <= ?", (device_id, revision)
+            )
+    return True
+
+
+async def due_pushes(conn: aiosqlite.Connection, now: datetime, limit: int) -> list[Push]:
+    """Pushes whose time has come, most urgent first, oldest first within a priority."""
+    async with conn.execute(
+        "SELECT device_id, revision, priority, reason, attempts FROM outbox"
+        " WHERE next_attempt_at <= ? ORDER BY priority, enqueued_at LIMIT ?",
+        (now.isoformat(), limit),
+    ) as cursor:
+        rows = await cursor.fetchall()
+    return [
+        Push(r["device_id"], r["revision"], Priority(r["priority"]), r["reason"], r["attempts"])
+        for r in rows
+    ]
+
+
+async def push_attempted(
+    conn: aiosqlite.Connection, device_id: str, revision: int, retry_at: datetime
+) -> None:
+    """Count an attempt and set when to retry (only if the row is still that revision)."""
+    async with transaction(conn):
+        await conn.execute(
+            "UPDATE outbox SET attempts = attempts + 1, next_attempt_at = ?"
+            " WHERE device_id = ? AND revision = ?",
+            (retry_at.isoformat(), device_id, revision),
+        )
+
+
+async def label_state(conn: aiosqlite.Connection, device_id: str) -> LabelState | None:
+    async with conn.execute(
+        "SELECT * FROM label_state WHERE device_id = ?", (device_id,)
+    ) as cursor:
+        row = await cursor.fetchone()
+    if row is None:
+        return None
+    return LabelState(
+        device_id=row["device_id"],
+        desired_revision=row["desired_revision"],
+        desired_hash=row["desired_hash"],
+        reported_revision=row["reported_revision"],
+        reported_hash=row["reported_hash"],
+        desired_at=datetime.fromisoformat(row["desired_at"]) if row["desired_at"] else None,
+        reported_at=datetime.fromisoformat(row["reported_at"]) if row["reported_at"] else None,
+    )
