@@ -8,8 +8,9 @@ Renders are cached per process because the decoder, golden and layout tests draw
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import cache
+from hashlib import sha256
 from io import BytesIO
 from typing import Any
 
@@ -162,3 +163,25 @@ def kitchen_sink_json(width: int = 296, height: int = 128) -> dict[str, Any]:
 @cache
 def kitchen_sink() -> Template:
     return parse_template(json.dumps(kitchen_sink_json()), source="kitchen-sink")
+
+
+def fingerprint(model_name: str) -> dict[str, list[str]]:
+    """SHA-256 of pixels and PNG, planes and content hash of kitchen-sink renders on a model.
+
+    Run in this process and in a fresh one (tests/label_renderer/test_render.py) to show that
+    the output depends on nothing but the inputs.
+    """
+    m = model_by_name(model_name)
+    prints: dict[str, list[str]] = {}
+    for locale in LOCALES:
+        for kind in ("promotion", "clearance", "long"):
+            content = replace(sample_content(locale, kind), image=gradient_png())
+            for page in (1, 2):
+                image = render_label(content, kitchen_sink(), m, page)
+                prints[f"{locale}-{kind}-p{page}"] = [
+                    sha256(image.pixels()).hexdigest(),
+                    sha256(image.planes()).hexdigest(),
+                    image.content_hash.hex(),
+                    sha256(image.png()).hexdigest(),
+                ]
+    return prints
