@@ -49,18 +49,17 @@ def test_output_is_identical_in_a_fresh_process() -> None:
     script = (
         "import json, sys\n"
         "from tests.label_renderer.renders import fingerprint\n"
-        "print(json.dumps(fingerprint(sys.argv[1])))\n"
+        "print(json.dumps({name: fingerprint(name) for name in sys.argv[1:]}))\n"
     )
     env = {**os.environ, "PYTHONHASHSEED": "4242"}
-    for name in PALETTE_MODELS:
-        done = subprocess.run(
-            [sys.executable, "-c", script, name],
-            capture_output=True,
-            check=True,
-            env=env,
-            timeout=120,
-        )
-        assert json.loads(done.stdout) == fingerprint(name), name
+    done = subprocess.run(
+        [sys.executable, "-c", script, *PALETTE_MODELS],
+        capture_output=True,
+        check=True,
+        env=env,
+        timeout=120,
+    )
+    assert json.loads(done.stdout) == {name: fingerprint(name) for name in PALETTE_MODELS}
 
 
 @pytest.mark.parametrize("name", PALETTE_MODELS)
