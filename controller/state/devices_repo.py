@@ -1,0 +1,144 @@
+"""The device registry and the label↔item bindings.
+
+Devices enter the registry from their births but are only managed once adopted: a device that
+is not on the store's allowlist (or adopted by staff) is listed, never pushed to. A binding says
+which item, template and page a label shows; a label shows one item at a time, and an item may
+be on many labels (shelf edge, end cap, fridge door).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+import aiosqlite
+
+from controller.errors import ControllerError
+from controller.state.database import transaction
+
+
+class UnknownDevice(ControllerError):
+    """The device id is not in the registry (it never sent a birth and was not pre-registered)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Binding:
+    device_id: str
+    sku: str
+    template: str | None
+    page: int
+    linked_at: datetime
+    linked_by: str
+
+
+@dataclass(frozen=True, slots=True)
+class Device:
+    device_id: str
+    model: int
+    gateway_id: str
+    adopted: bool
+    online: bool
+    session: int
+    firmware: str | None
+    battery_mv: int | None
+    rssi: int | None
+    last_seen: datetime | None
+
+
+async def register_device(
+    conn: aiosqlite.Connection,
+    device_id: str,
+    *,
+    model: int,
+    gateway_id: str,
+    adopted: bool = False,
+) -> None:
+    """Add a device (from a birth or an allowlist); an existing one keeps its adoption."""
+    async with transaction(conn):
+        await conn.execute(
+            "INSERT INTO devices (device_id, model, gateway_id, adopted) VALUES (?, ?, ?, ?)"
+            " ON CONFLICT (device_id) DO UPDATE SET model = excluded.model,"
+            " gateway_id = excluded.gateway_id, adopted = MAX(devices.adopted, excluded.adopted)",
+            (device_id, model, gateway_id, int(adopted)),
+        )
+
+
+async def device(conn: aiosqlite.Connection, device_id: str) -> Device | None:
+    async with conn.execute("SELECT * FROM devices WHERE device_id = ?", (device_id,)) as cursor:
+        row = await cursor.fetchone()
+    if row is None:
+        return None
+    return Device(
+        device_id=row["device_id"],
+        model=row["model"],
+        gateway_id=row["gateway_id"],
+        adopted=bool(row["adopted"]),
+        online=bool(row["online"]),
+        session=row["session"],
+        firmware=row["firmware"],
+        battery_mv=row["battery_mv"],
+        rssi=row["rssi"],
+        last_seen=datetime.fromisoformat(row["last_seen"]) if row["last_seen"] else None,
+    )
+
+
+async def bind(
+    conn: aiosqlite.Connection,
+    device_id: str,
+    sku: str,
+    *,
+    template: str | None,
+    page: int,
+    at: datetime,
+    actor: str,
+) -> Binding:
+    """Link a label to an item (replacing what it showed before)."""
+    async with transaction(conn):
+        async with conn.execute(
+            "SELECT adopted FROM devices WHERE device_id = ?", (device_id,)
+        ) as cursor:
+            row = await cursor.fetchone()
+        if row is None:
+            raise UnknownDevice(f"no device {device_id!r} in the registry")
+        await conn.execute(
+            "INSERT INTO bindings (device_id, sku, template, page, linked_at, linked_by)"
+            " VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (device_id) DO UPDATE SET"
+            " sku = excluded.sku, template = excluded.template, page = excluded.page,"
+            " linked_at = excluded.linked_at, linked_by = excluded.linked_by",
+            (device_id, sku, template, page, at.isoformat(), actor),
+        )
+    return Binding(device_id, sku, template, page, at, actor)
+
+
+async def unbind(conn: aiosqlite.Connection, device_id: str) -> bool:
+    async with transaction(conn):
+        cursor = await conn.execute("DELETE FROM bindings WHERE device_id = ?", (device_id,))
+    return cursor.rowcount > 0
+
+
+def _binding(row: aiosqlite.Row) -> Binding:
+    return Binding(
+        row["device_id"],
+        row["sku"],
+        row["template"],
+        row["page"],
+        datetime.fromisoformat(row["linked_at"]),
+        row["linked_by"],
+    )
+
+
+async def bindings_for_item(conn: aiosqlite.Connection, sku: str) -> list[Binding]:
+    """The adopted labels that show `sku`: the labels a change of that item must reach."""
+    async with conn.execute(
+        "SELECT b.* FROM bindings b JOIN devices d USING (device_id)"
+        " WHERE b.sku = ? AND d.adopted = 1 ORDER BY b.device_id",
+        (sku,),
+    ) as cursor:
+        rows = await cursor.fetchall()
+    return [_binding(row) for row in rows]
+
+
+async def binding_of(conn: aiosqlite.Connection, device_id: str) -> Binding | None:
+    async with conn.execute("SELECT * FROM bindings WHERE device_id = ?", (device_id,)) as cursor:
+        row = await cursor.fetchone()
+    return None if row is None else _binding(row)
