@@ -27,11 +27,13 @@ CASES = tuple(
 IDS = [f"{m.name}-{template}-{locale}" for m, template, locale in CASES]
 
 
-def _element_boxes(template: Template, page: int) -> dict[str, Box]:
-    """Each element's box under the name render_label gives its region."""
+def _element_boxes(template: Template, page: int, content: LabelContent) -> dict[str, Box]:
+    """The box of each element drawn for `content`, under the name render_label gives its
+    region (alternatives may share an id, e.g. two "price" sizes told apart by `when`)."""
     return {
         element.id or f"{element.type}-{index}": Box(element.x, element.y, element.w, element.h)
         for index, element in enumerate(template.page(page).elements)
+        if all(holds(condition, content) for condition in element.when)
     }
 
 
@@ -45,12 +47,20 @@ def _ink_outside(image: LabelImage, boxes: list[Box]) -> tuple[int, int, int, in
     return ImageChops.subtract(ink, allowed).getbbox()
 
 
+def _distance(box: Box, ink: tuple[int, int, int, int]) -> int:
+    """How far (in pixels, per axis, the larger) the ink bbox lies from a box."""
+    left, top, right, bottom = ink
+    dx = max(box.x - right + 1, left - box.right + 1, 0)
+    dy = max(box.y - bottom + 1, top - box.bottom + 1, 0)
+    return max(dx, dy)
+
+
 def _check_page(content: LabelContent, template: Template, m: DeviceModel, page: int) -> list[str]:
     """Everything wrong with one rendered page, as readable lines."""
     assert m.palette is not None
     image = render_label(content, template, m, page)
     panel = Box(0, 0, m.width, m.height)
-    boxes = _element_boxes(template, page)
+    boxes = _element_boxes(template, page, content)
     where = f"{content.sku} p{page}"
     problems = []
     if max(image.pixels()) >= len(m.palette.colours):
@@ -60,7 +70,11 @@ def _check_page(content: LabelContent, template: Template, m: DeviceModel, page:
             problems.append(f"{where}: {name} drew {region}, its box is {boxes[name]}")
     outside = _ink_outside(image, [boxes[name] for name in image.regions])
     if outside is not None:
-        problems.append(f"{where}: ink outside every drawn element's box at {outside}")
+        near = min(image.regions, key=lambda name: _distance(boxes[name], outside))
+        problems.append(
+            f"{where}: ink outside every drawn element's box at {outside}, next to {near} "
+            f"({boxes[near]})"
+        )
     return problems
 
 

@@ -157,3 +157,9 @@ def test_glyph_overhanging_its_advance_stays_in_its_box() -> None:
     left, _, right, _ = _ink_box("Kraft Buğday Saf", 44, box, "right")
     assert left >= box.x
     assert right <= box.right, f"ink ends {right - box.right} px right of the box"
+
+
+def test_box_lower_than_one_line_at_min_size_is_not_overflowed() -> None:
+    """A 16 px box with min_size 15 (the epd420 rating's review count) gets no 21 px line."""
+    layout = _fit("(1.284)", size=15, min_size=15, max_lines=1, width=120, height=16)
+    assert layout.height <= 16, f"a {layout.height} px line in a 16 px box"
