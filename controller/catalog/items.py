@@ -15,6 +15,7 @@ from decimal import Decimal
 from enum import StrEnum
 from typing import Annotated, Literal
 
+from babel.numbers import list_currencies
 from pydantic import (
     AfterValidator,
     AwareDatetime,
@@ -42,6 +43,12 @@ def _two_decimals(value: Decimal) -> Decimal:
 
 
 Amount = Annotated[Decimal, Field(gt=0, le=Decimal("99999999.99")), AfterValidator(_two_decimals)]
+
+
+def _known_currency(code: str) -> str:
+    if code not in list_currencies():
+        raise ValueError(f"{code!r} is not an ISO 4217 currency code")
+    return code
 
 
 def _valid_gtin(value: str) -> str:
@@ -131,7 +138,7 @@ class CatalogItem(_Strict):
     brand: Annotated[str, Field(min_length=1, max_length=80)] | None = None
     variant: Annotated[str, Field(min_length=1, max_length=80)] | None = None
     locale: Literal["tr-TR", "az-AZ", "en-US"] | None = None
-    currency: Annotated[str, Field(pattern=r"^[A-Z]{3}$")]
+    currency: Annotated[str, Field(pattern=r"^[A-Z]{3}$"), AfterValidator(_known_currency)]
     price: Amount
     sold_by: SoldBy = SoldBy.ITEM
     net_quantity: NetQuantity | None = None

@@ -47,6 +47,7 @@ def test_valid_item_parses_with_decimals_exact():
         ({"price": "NaN"}, "price", ""),
         ({"price": "abc"}, "price", ""),
         ({"currency": "try"}, "currency", "pattern"),
+        ({"currency": "XYZ"}, "currency", "not an ISO 4217 currency code"),
         ({"gtin": "8690504012345"}, "gtin", "check digit 5, expected 4"),
         ({"gtin": "86905040"}, "gtin", "12 or 13 digits"),
         ({"locale": "de-DE"}, "locale", ""),
