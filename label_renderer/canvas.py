@@ -16,6 +16,21 @@ from label_renderer.textfit import TextLayout
 
 WHITE, BLACK, ACCENT = 0, 1, 2
 
+# WCAG 2 asks 4.5:1 for text against its background. Red ink on white passes (~5.9:1), yellow
+# does not (~1.5:1): on a BWY panel "accent_text" falls back to black, and text on a yellow fill
+# is black rather than white.
+_TEXT_CONTRAST = 4.5
+
+
+def _luminance(rgb: tuple[int, int, int]) -> float:
+    """WCAG 2 relative luminance of an sRGB colour."""
+    linear = [c / 255 / 12.92 if c <= 10 else ((c / 255 + 0.055) / 1.055) ** 2.4 for c in rgb]
+    return 0.2126 * linear[0] + 0.7152 * linear[1] + 0.0722 * linear[2]
+
+
+def _contrast(a: float, b: float) -> float:
+    return (max(a, b) + 0.05) / (min(a, b) + 0.05)
+
 
 @dataclass(frozen=True, slots=True)
 class Box:
@@ -60,13 +75,36 @@ class Canvas:
         self.image.putpalette(palette_bytes(model.palette))
         self.draw = ImageDraw.Draw(self.image)
         self.draw.fontmode = "1"  # no anti-aliasing: e-paper has no grey
+        self._luminance = [_luminance(rgb) for rgb in model.palette.colours]
+        self._accent_is_text = self.palette is not Palette.BW and (
+            _contrast(self._luminance[ACCENT], self._luminance[WHITE]) >= _TEXT_CONTRAST
+        )
 
     def ink(self, colour: str) -> int:
+        """The palette index of a colour role.
+
+        "accent" is the panel's accent (black on BW); "accent_text" is the accent only where it
+        reads as text on white (red), else black: yellow letters on white are all but invisible.
+        """
         if colour == "white":
             return WHITE
         if colour == "accent" and self.palette is not Palette.BW:
             return ACCENT
+        if colour == "accent_text" and self._accent_is_text:
+            return ACCENT
         return BLACK
+
+    def on(self, colour: str) -> str:
+        """The role for text set on a solid fill of `colour`: white on black or red, black on
+        white or yellow, whichever contrasts more."""
+        fill = self._luminance[self.ink(colour)]
+        white = _contrast(fill, self._luminance[WHITE])
+        black = _contrast(fill, self._luminance[BLACK])
+        return "white" if white >= black else "black"
+
+    def legible(self, colour: str) -> str:
+        """The role for text in `colour` on white: "accent" becomes "accent_text"."""
+        return "accent_text" if colour == "accent" else colour
 
     def text_block(
         self, layout: TextLayout, box: Box, *, colour: str, align: str, valign: str
@@ -79,16 +117,17 @@ class Canvas:
         else:
             top = box.y + (box.h - layout.height) // 2
         ink = self.ink(colour)
+        spans = layout.spans or layout.widths
+        leads = layout.leads or (0,) * len(layout.lines)
         left_most = box.right
-        for index, (line, width) in enumerate(zip(layout.lines, layout.widths, strict=True)):
+        for index, (line, span, lead) in enumerate(zip(layout.lines, spans, leads, strict=True)):
             if align == "center":
-                x = box.x + (box.w - width) // 2
+                x = box.x + (box.w - span) // 2
             elif align == "right":
-                x = box.right - width
+                x = box.right - span
             else:
                 x = box.x
             left_most = min(left_most, x)
             y = top + index * layout.line_height
-            self.draw.text((x, y), line, font=layout.font, fill=ink, anchor="la")
-        width = max(layout.widths, default=0)
-        return Box(left_most, top, width, layout.height)
+            self.draw.text((x + lead, y), line, font=layout.font, fill=ink, anchor="la")
+        return Box(left_most, top, max(spans, default=0), layout.height)

@@ -15,6 +15,7 @@ from PIL import Image, ImageDraw
 
 from label_renderer.canvas import Box, Canvas
 from label_renderer.content import LabelContent, PriceKind, StockBadge
+from label_renderer.fonts import font
 from label_renderer.locales import format_count, message, stock_text
 from label_renderer.template import IconElement, PromoBadgeElement, RatingElement, StockBadgeElement
 from label_renderer.textfit import fit_text
@@ -104,14 +105,17 @@ def _badge(
 ) -> Box:
     box = Box(element.x, element.y, element.w, element.h)
     ink = canvas.ink(element.colour)
-    pad = 2 if style == "plain" else max(2, element.h // 6)
-    inner = Box(box.x + pad, box.y + 1, box.w - 2 * pad, box.h - 2)
+    if style == "plain":  # no frame to keep clear of: the text may use the whole box
+        inner = box
+    else:
+        pad = max(2, element.h // 6)
+        inner = Box(box.x + pad, box.y + 1, box.w - 2 * pad, box.h - 2)
     layout = fit_text(
         text,
         font_name=element.font,
         size=element.size,
         min_size=element.min_size or element.size,
-        max_lines=1,
+        max_lines=3 if style == "plain" else 1,  # plain text may wrap in a tall box; a pill not
         width=inner.w,
         height=inner.h,
     )
@@ -119,7 +123,13 @@ def _badge(
         canvas.draw.rounded_rectangle(
             [box.x, box.y, box.right - 1, box.bottom - 1], radius=radius, fill=ink
         )
-        canvas.text_block(layout, inner, colour="white", align=element.align, valign=element.valign)
+        canvas.text_block(
+            layout,
+            inner,
+            colour=canvas.on(element.colour),
+            align=element.align,
+            valign=element.valign,
+        )
     else:
         if style == "outline":
             canvas.draw.rounded_rectangle(
@@ -129,7 +139,11 @@ def _badge(
                 width=max(1, box.h // 14),
             )
         canvas.text_block(
-            layout, inner, colour=element.colour, align=element.align, valign=element.valign
+            layout,
+            inner,
+            colour=canvas.legible(element.colour),
+            align=element.align,
+            valign=element.valign,
         )
     return box
 
@@ -150,8 +164,10 @@ def draw_stock_badge(
     text = stock_text(content.locale, content.stock)
     if not element.icon or element.h < 10:
         return _badge(canvas, element, text, element.style)
-    icon_size = element.h - 4
-    icon_box = Box(element.x, element.y + 2, icon_size, icon_size)
+    # One text line high, even when plain text wraps onto more lines in a taller box.
+    ascent, descent = font(element.font, element.size).getmetrics()
+    icon_size = min(element.h, ascent + descent) - 4
+    icon_box = Box(element.x, element.y + (element.h - icon_size) // 2, icon_size, icon_size)
     _ICONS[_STOCK_ICON[content.stock]](canvas, icon_box, canvas.ink(element.colour))
     rest = element.model_copy(
         update={"x": element.x + icon_size + 3, "w": element.w - icon_size - 3}

@@ -4,7 +4,9 @@ A price is never cut or wrapped: it shrinks until it fits, below the template's 
 must (down to 8 px), and a price that cannot fit even then is an error, not a truncated label.
 
 The split style sets the whole part large and the decimals small and raised, with a trailing
-currency sign stacked under the decimals ("1.299" "⁹⁰/₺"), the way shelf prices are printed.
+currency sign stacked under the decimals ("1.299" "⁹⁰/₺"), the way shelf prices are printed. The
+sign never touches the decimals: when large decimals leave little room under them it is set
+smaller, and when they leave none it goes beside them.
 """
 
 from __future__ import annotations
@@ -61,7 +63,10 @@ def _plain(text: str, face: ImageFont.FreeTypeFont) -> PriceLayout:
 
 
 def _split(
-    parts: PriceParts, big: ImageFont.FreeTypeFont, small: ImageFont.FreeTypeFont
+    parts: PriceParts,
+    big: ImageFont.FreeTypeFont,
+    small: ImageFont.FreeTypeFont,
+    font_name: FontName,
 ) -> PriceLayout:
     prefix = parts.whole[: len(parts.whole) - len(parts.whole.lstrip("$£€¥₺₼ \u00a0"))]
     whole = parts.whole[len(prefix) :]
@@ -76,7 +81,8 @@ def _split(
     top_of_text = min(0, cap + whole_top)  # a glyph taller than the digits pushes all down
     baseline = cap - top_of_text
     runs.insert(0, _Run(whole, big, x, baseline))
-    x += whole_right + max(1, int(big.size) // 20)
+    gap = max(1, int(big.size) // 20)
+    x += whole_right + gap
     column_width = 0
     if parts.decimals:
         decimals = parts.separator + parts.decimals if parts.separator == "." else parts.decimals
@@ -84,8 +90,14 @@ def _split(
         column_width = _tight(small, decimals)[2]
     suffix = parts.suffix.strip()
     if suffix:
-        runs.append(_Run(suffix, small, x, baseline))
-        column_width = max(column_width, _tight(small, suffix)[2])
+        sign = _stacked_sign(suffix, small, font_name, room=cap - small_cap - gap)
+        if sign is not None:  # under the decimals, on the baseline
+            runs.append(_Run(suffix, sign, x, baseline))
+            column_width = max(column_width, _tight(sign, suffix)[2])
+        else:  # no room under large decimals: after them, at their height
+            after = x + column_width + max(2, int(small.size) // 4)
+            runs.append(_Run(suffix, small, after, baseline - cap + small_cap))
+            column_width = after - x + _tight(small, suffix)[2]
     height = baseline + max(0, whole_bottom)
     return PriceLayout(
         runs=tuple(runs),
@@ -94,6 +106,19 @@ def _split(
         strike_y=baseline - cap // 2,
         strike_width=max(1, int(big.size) // 14),
     )
+
+
+def _stacked_sign(
+    sign: str, small: ImageFont.FreeTypeFont, font_name: FontName, room: int
+) -> ImageFont.FreeTypeFont | None:
+    """The face for a currency sign stacked under the decimals: the decimals' own size, or
+    smaller so the two never touch (large decimals leave little room), or None: not stacked."""
+    for size in range(int(small.size), _FLOOR - 1, -1):
+        face = small if size == small.size else font(font_name, size)
+        _, top, _, bottom = _tight(face, sign)
+        if bottom - top <= room:
+            return face
+    return None
 
 
 @lru_cache(maxsize=16384)
@@ -113,7 +138,7 @@ def layout_price(
             layout = _plain(parts.text, big)
         else:
             small_size = max(_FLOOR, round(decimals_size * candidate / size))
-            layout = _split(parts, big, font(font_name, small_size))
+            layout = _split(parts, big, font(font_name, small_size), font_name)
         if layout.width <= width and layout.height <= height:
             return layout
     raise RenderError(f"the price {parts.text!r} does not fit {width}x{height} even at {_FLOOR} px")

@@ -26,6 +26,8 @@ def text_of(element: TextElement, content: LabelContent) -> str | None:
         return element.text
     if element.field == "origin":
         return message(content.locale, "origin", origin=content.origin) if content.origin else None
+    if element.field == "reviews":
+        return message(content.locale, "reviews") if content.qr_url else None
     if element.field == "promo_ends":
         return (
             message(content.locale, "promo_ends", date=content.promo_ends)

@@ -6,7 +6,10 @@ inside its own box in device pixels. An element may carry conditions (`when`): i
 all of them hold for the content, so one template serves items with and without a unit price, a
 rating or a prior price.
 
-Colours are roles, not RGB: "accent" is red on BWR, yellow on BWY and black on BW panels.
+Colours are roles, not RGB: "accent" is red on BWR, yellow on BWY and black on BW panels;
+"accent_text" is the accent where it is legible as text on white (red) and black elsewhere, so a
+promotion price is red on BWR and black, not an unreadable yellow, on BWY. Text drawn on a filled
+badge takes white or black, whichever contrasts more with the fill.
 """
 
 from __future__ import annotations
@@ -20,7 +23,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from label_renderer.errors import TemplateError
 from label_renderer.fonts import FontName
 
-Colour = Literal["black", "accent", "white"]
+Colour = Literal["black", "accent", "accent_text", "white"]
 Align = Literal["left", "center", "right"]
 VAlign = Literal["top", "middle", "bottom"]
 
@@ -48,7 +51,11 @@ Condition = Literal[
     "promo_ends",
 ]
 
-TextField = Literal["name", "brand", "variant", "origin", "promo_text", "promo_ends", "sku"]
+# "origin", "promo_ends" and "reviews" are localized phrases around a content field ("Origin:
+# Türkiye", "Ends 11/30"); "reviews" is the call to scan the QR code, drawn only when there is one.
+TextField = Literal[
+    "name", "brand", "variant", "origin", "promo_text", "promo_ends", "sku", "reviews"
+]
 PriceField = Literal["price", "prior_price"]
 IconName = Literal["star", "truck", "store", "leaf", "tag", "cart"]
 

@@ -2,9 +2,12 @@
 
 The rule, in order: try the element's size on as many lines as the box and `max_lines` allow;
 if the text does not fit, try one pixel smaller, down to `min_size`; at `min_size` wrap what fits
-and end the last line with "…". A single word wider than the box is broken between characters,
-so nothing ever leaves its box. Layouts are cached by (text, font, box): a store reprice renders
-the same names and prices over and over, and measuring is most of a label's cost.
+and end the last line with "…" (going below `min_size` only for a box lower than one line of
+it). A single word wider than the box is broken between characters, so nothing ever leaves its
+box. "Fits" counts ink, not just the advance: Noto's "J" hangs left of its pen position and a
+final "f" right of its advance, by up to ~10% of the size, and a glyph that pokes out of its box
+collides with the neighbouring element. Layouts are cached by (text, font, box): a store reprice
+renders the same names and prices over and over, and measuring is most of a label's cost.
 """
 
 from __future__ import annotations
@@ -17,17 +20,22 @@ from PIL import ImageFont
 from label_renderer.fonts import FontName, font
 
 ELLIPSIS = "…"
+_SMALLEST = 6  # the smallest size a template may ask for
 
 
 @dataclass(frozen=True, slots=True)
 class TextLayout:
     font: ImageFont.FreeTypeFont
     lines: tuple[str, ...]
-    widths: tuple[int, ...]
+    widths: tuple[int, ...]  # advance widths
     line_height: int  # baseline to baseline
     ascent: int
     descent: int
     truncated: bool
+    # Per line: how far the ink hangs left of the pen (>= 0), and the width of ink and advance
+    # together; set the pen `lead` px in from the box edge and the line spans `span` px.
+    leads: tuple[int, ...] = ()
+    spans: tuple[int, ...] = ()
 
     @property
     def height(self) -> int:
@@ -38,11 +46,22 @@ def _width(face: ImageFont.FreeTypeFont, text: str) -> int:
     return int(face.getlength(text) + 0.999)
 
 
+def _extent(face: ImageFont.FreeTypeFont, text: str) -> tuple[int, int]:
+    """(lead, span): the ink's overhang left of the pen, and ink plus advance from there on."""
+    left, _, right, _ = face.getbbox(text, anchor="ls")
+    lead = max(0, -int(left))
+    return lead, lead + max(_width(face, text), int(right))
+
+
+def _span(face: ImageFont.FreeTypeFont, text: str) -> int:
+    return _extent(face, text)[1]
+
+
 def _break_word(face: ImageFont.FreeTypeFont, word: str, width: int) -> list[str]:
     pieces: list[str] = []
     current = ""
     for ch in word:
-        if current and _width(face, current + ch) > width:
+        if current and _span(face, current + ch) > width:
             pieces.append(current)
             current = ch
         else:
@@ -58,12 +77,12 @@ def _wrap(face: ImageFont.FreeTypeFont, text: str, width: int, *, hard: bool) ->
     current = ""
     for word in text.split():
         candidate = f"{current} {word}" if current else word
-        if _width(face, candidate) <= width:
+        if _span(face, candidate) <= width:
             current = candidate
             continue
         if current:
             lines.append(current)
-        if _width(face, word) <= width:
+        if _span(face, word) <= width:
             current = word
             continue
         if not hard:
@@ -77,15 +96,16 @@ def _wrap(face: ImageFont.FreeTypeFont, text: str, width: int, *, hard: bool) ->
 
 def _ellipsize(face: ImageFont.FreeTypeFont, line: str, width: int) -> str:
     text = line.rstrip()
-    while text and _width(face, text + ELLIPSIS) > width:
+    while text and _span(face, text + ELLIPSIS) > width:
         text = text[:-1].rstrip()
-    return text + ELLIPSIS if _width(face, ELLIPSIS) <= width else ""
+    return text + ELLIPSIS if _span(face, ELLIPSIS) <= width else ""
 
 
 def _layout(
     face: ImageFont.FreeTypeFont, lines: list[str], spacing: float, truncated: bool
 ) -> TextLayout:
     ascent, descent = face.getmetrics()
+    extents = [_extent(face, line) for line in lines]
     return TextLayout(
         font=face,
         lines=tuple(lines),
@@ -94,6 +114,8 @@ def _layout(
         ascent=ascent,
         descent=descent,
         truncated=truncated,
+        leads=tuple(lead for lead, _ in extents),
+        spans=tuple(span for _, span in extents),
     )
 
 
@@ -102,6 +124,15 @@ def _lines_that_fit(face: ImageFont.FreeTypeFont, height: int, spacing: float) -
     if ascent + descent > height:
         return 0
     return 1 + (height - ascent - descent) // round(int(face.size) * spacing)
+
+
+def _last_resort_size(font_name: FontName, min_size: int, height: int, spacing: float) -> int:
+    """`min_size`, unless a box lower than one line at `min_size` needs smaller: a line that
+    spills out of its box collides with its neighbours, which is worse than small text."""
+    for candidate in range(min_size, _SMALLEST - 1, -1):
+        if _lines_that_fit(font(font_name, candidate), height, spacing) > 0:
+            return candidate
+    return _SMALLEST
 
 
 @lru_cache(maxsize=16384)
@@ -126,7 +157,7 @@ def fit_text(
         lines = _wrap(face, text, width, hard=False)
         if lines is not None and len(lines) <= room:
             return _layout(face, lines, spacing, truncated=False)
-    face = font(font_name, min_size)
+    face = font(font_name, _last_resort_size(font_name, min_size, height, spacing))
     room = max(1, min(max_lines, _lines_that_fit(face, height, spacing)))
     lines = _wrap(face, text, width, hard=True) or [""]
     if len(lines) <= room:
