@@ -50,16 +50,27 @@ def _tight(face: ImageFont.FreeTypeFont, text: str) -> tuple[int, int, int, int]
     return int(left), int(top), int(right), int(bottom)
 
 
-def _plain(text: str, face: ImageFont.FreeTypeFont) -> PriceLayout:
-    _, top, right, bottom = _tight(face, text)
-    digits_top = _tight(face, "0")[1]
+def _placed(runs: list[_Run], strike_y: int, strike_width: int) -> PriceLayout:
+    """Runs placed around the large digits' baseline (y 0), moved so that the ink of all of them
+    starts at (0, 0): a "$" taller than the digits or a "1" with a wide left bearing can then
+    neither poke out of the element's box nor leave a gap at its edge."""
+    inked = [(run, _tight(run.font, run.text)) for run in runs]
+    left = min(run.dx + box[0] for run, box in inked)
+    top = min(run.baseline + box[1] for run, box in inked)
+    right = max(run.dx + box[2] for run, box in inked)
+    bottom = max(run.baseline + box[3] for run, box in inked)
     return PriceLayout(
-        runs=(_Run(text, face, 0, -top),),
-        width=right,
+        runs=tuple(_Run(r.text, r.font, r.dx - left, r.baseline - top) for r in runs),
+        width=right - left,
         height=bottom - top,
-        strike_y=-top + digits_top // 2,
-        strike_width=max(1, int(face.size) // 14),
+        strike_y=strike_y - top,
+        strike_width=strike_width,
     )
+
+
+def _plain(text: str, face: ImageFont.FreeTypeFont) -> PriceLayout:
+    digits_top = _tight(face, "0")[1]
+    return _placed([_Run(text, face, 0, 0)], digits_top // 2, max(1, int(face.size) // 14))
 
 
 def _split(
@@ -72,40 +83,30 @@ def _split(
     whole = parts.whole[len(prefix) :]
     cap = -_tight(big, "0")[1]  # height of the large digits above the baseline
     small_cap = -_tight(small, "0")[1]
-    _, whole_top, whole_right, whole_bottom = _tight(big, whole)
+    raised = small_cap - cap  # the baseline of small text whose top is level with the digits'
     runs: list[_Run] = []
     x = 0
     if prefix:
-        runs.append(_Run(prefix.strip(), small, 0, small_cap))
+        runs.append(_Run(prefix.strip(), small, 0, raised))
         x = _tight(small, prefix.strip())[2] + 1
-    top_of_text = min(0, cap + whole_top)  # a glyph taller than the digits pushes all down
-    baseline = cap - top_of_text
-    runs.insert(0, _Run(whole, big, x, baseline))
+    runs.append(_Run(whole, big, x, 0))
     gap = max(1, int(big.size) // 20)
-    x += whole_right + gap
+    x += _tight(big, whole)[2] + gap
     column_width = 0
     if parts.decimals:
         decimals = parts.separator + parts.decimals if parts.separator == "." else parts.decimals
-        runs.append(_Run(decimals, small, x, baseline - cap + small_cap))
+        runs.append(_Run(decimals, small, x, raised))
         column_width = _tight(small, decimals)[2]
     suffix = parts.suffix.strip()
     if suffix:
         sign = _stacked_sign(suffix, small, font_name, room=cap - small_cap - gap)
         if sign is not None:  # under the decimals, on the baseline
-            runs.append(_Run(suffix, sign, x, baseline))
-            column_width = max(column_width, _tight(sign, suffix)[2])
+            runs.append(_Run(suffix, sign, x, 0))
         else:  # no room under large decimals: after them, at their height
-            after = x + column_width + max(2, int(small.size) // 4)
-            runs.append(_Run(suffix, small, after, baseline - cap + small_cap))
-            column_width = after - x + _tight(small, suffix)[2]
-    height = baseline + max(0, whole_bottom)
-    return PriceLayout(
-        runs=tuple(runs),
-        width=x + column_width,
-        height=height,
-        strike_y=baseline - cap // 2,
-        strike_width=max(1, int(big.size) // 14),
-    )
+            runs.append(
+                _Run(suffix, small, x + column_width + max(2, int(small.size) // 4), raised)
+            )
+    return _placed(runs, -(cap // 2), max(1, int(big.size) // 14))
 
 
 def _stacked_sign(
@@ -171,14 +172,14 @@ def draw_price_layout(
         canvas.draw.text(
             (left + run.dx, top + run.baseline), run.text, font=run.font, fill=ink, anchor="ls"
         )
+    drawn = Box(left, top, layout.width, layout.height)
     if strike:
+        # A pixel past the digits on each side where the box has room, never outside it.
+        x0, x1 = max(box.x, left - 1), min(box.right - 1, left + layout.width)
         y = top + layout.strike_y
-        canvas.draw.line(
-            [(left - 1, y), (left + layout.width, y)],
-            fill=canvas.ink("black"),
-            width=layout.strike_width,
-        )
-    return Box(left, top, layout.width, layout.height)
+        canvas.draw.line([(x0, y), (x1, y)], fill=canvas.ink("black"), width=layout.strike_width)
+        drawn = Box(min(left, x0), top, max(drawn.right, x1 + 1) - min(left, x0), layout.height)
+    return drawn
 
 
 def draw_price(canvas: Canvas, element: PriceElement, content: LabelContent) -> Box | None:
