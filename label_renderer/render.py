@@ -56,6 +56,11 @@ _CONDITIONS: dict[str, Callable[[LabelContent], bool]] = {
     "no_image": lambda c: c.image is None,
     "promo_text": lambda c: bool(c.promo_text),
     "promo_ends": lambda c: bool(c.promo_ends),
+    "no_qr": lambda c: not c.qr_url,
+    "no_gtin": lambda c: not c.gtin,
+    "no_rating": lambda c: c.rating is None,
+    "no_stock": lambda c: c.stock is None,
+    "no_variant": lambda c: not c.variant,
 }
 
 _DRAWERS: dict[str, Callable[[Canvas, Any, LabelContent], Box | None]] = {

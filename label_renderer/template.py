@@ -49,6 +49,11 @@ Condition = Literal[
     "no_image",
     "promo_text",
     "promo_ends",
+    "no_qr",
+    "no_gtin",
+    "no_rating",
+    "no_stock",
+    "no_variant",
 ]
 
 # "origin", "promo_ends" and "reviews" are localized phrases around a content field ("Origin:

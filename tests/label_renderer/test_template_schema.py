@@ -5,14 +5,16 @@ from __future__ import annotations
 import copy
 import json
 from importlib import resources
-from typing import Any
+from typing import Any, get_args
 
 import pytest
 
 from firmware_protocol.models import LABEL_MODELS, model_by_name
 from label_renderer import TemplateError, packaged_template, parse_template, render_label
 from label_renderer.library import panel_of
+from label_renderer.render import _CONDITIONS
 from label_renderer.samples import sample_content
+from label_renderer.template import Condition
 from tests.label_renderer.renders import kitchen_sink, kitchen_sink_json
 
 SHIPPED = sorted(
@@ -164,3 +166,8 @@ def test_shipped_template_is_consistent(panel: str, name: str) -> None:
             if a.id == b.id and not _exclusive(a.when, b.when)
         ]
         assert not clashes, f"page {page.name}: ids drawn twice: {clashes}"
+
+
+def test_every_condition_a_template_may_name_is_implemented():
+    """Each `when` condition the schema accepts has a predicate in the renderer, and no more."""
+    assert set(get_args(Condition)) == set(_CONDITIONS)
