@@ -18,7 +18,7 @@ from PIL import Image
 
 from firmware_protocol.models import DeviceModel, Palette
 from firmware_protocol.planes import content_hash
-from label_renderer.canvas import BLACK, Box, Canvas
+from label_renderer.canvas import ACCENT, BLACK, Box, Canvas
 from label_renderer.content import LabelContent, PriceKind
 from label_renderer.draw_badges import draw_icon, draw_promo_badge, draw_rating, draw_stock_badge
 from label_renderer.draw_codes import draw_barcode, draw_qr
@@ -27,8 +27,10 @@ from label_renderer.draw_shapes import draw_image, draw_line, draw_rect, draw_te
 from label_renderer.errors import RenderError, TemplateError
 from label_renderer.template import Condition, Template
 
-_BLACK_LUT = [255 if value == BLACK else 0 for value in range(256)]
-_ACCENT_LUT = [255 if value == 2 else 0 for value in range(256)]
+# Palette index -> 255 where the pixel is in the plane, else 0: one byte a pixel, which Pillow's
+# "1;8" decoder takes as a 1-bit image whose raw bytes are the packed plane.
+_BLACK_BYTES = bytes(255 if value == BLACK else 0 for value in range(256))
+_ACCENT_BYTES = bytes(255 if value == ACCENT else 0 for value in range(256))
 
 
 def _reduced(content: LabelContent) -> bool:
@@ -100,11 +102,15 @@ class LabelImage:
 
     def planes(self) -> bytes:
         """The device's bit planes (PROTOCOL.md §5.1), packed by Pillow in C."""
+        return self._planes
+
+    @cached_property
+    def _planes(self) -> bytes:
         return to_planes(self.image, self.model)
 
     @cached_property
     def content_hash(self) -> bytes:
-        return content_hash(self.planes())
+        return content_hash(self._planes)
 
     def rgb(self, scale: int = 1) -> Image.Image:
         """What the panel shows, as RGB; `scale` enlarges with square pixels for previews."""
@@ -124,11 +130,15 @@ class LabelImage:
 
 def to_planes(image: Image.Image, model: DeviceModel) -> bytes:
     """Palette indices to bit planes: a 1-bit image's raw bytes are exactly one plane."""
-    indices = Image.frombytes("L", image.size, image.tobytes())
-    planes = indices.point(_BLACK_LUT).convert("1", dither=Image.Dither.NONE).tobytes()
+    indices = image.tobytes()
+    planes = _plane(indices, _BLACK_BYTES, image.size)
     if model.palette is not None and model.palette is not Palette.BW:
-        planes += indices.point(_ACCENT_LUT).convert("1", dither=Image.Dither.NONE).tobytes()
+        planes += _plane(indices, _ACCENT_BYTES, image.size)
     return planes
+
+
+def _plane(indices: bytes, table: bytes, size: tuple[int, int]) -> bytes:
+    return Image.frombytes("1", size, indices.translate(table), "raw", "1;8").tobytes()
 
 
 def render_label(
