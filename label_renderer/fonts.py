@@ -157,9 +157,13 @@ def _advance(face: CachedFont, ch: str, mode: str) -> int:
 
 
 @lru_cache(maxsize=_GLYPHS)
-def _glyph_box(face: CachedFont, ch: str, mode: str) -> tuple[int, int, int, int]:
+def _glyph_box(face: CachedFont, ch: str, mode: str) -> tuple[int, int, int, int, int] | None:
+    """(advance, left, top, right, bottom) in whole pixels; None for a fractional advance."""
+    advance = _advance(face, ch, mode)
+    if advance % 64:
+        return None
     left, top, right, bottom = _FreeType.getbbox(face, ch, mode, anchor="ls")
-    return int(left), int(top), int(right), int(bottom)
+    return advance // 64, int(left), int(top), int(right), int(bottom)
 
 
 def _summed_bbox(face: CachedFont, text: str, mode: str) -> tuple[int, int, int, int] | None:
@@ -170,17 +174,23 @@ def _summed_bbox(face: CachedFont, text: str, mode: str) -> tuple[int, int, int,
     which changes nothing in the union. Pens are whole pixels when every advance is, and only
     then does this hold: None asks FreeType instead.
     """
-    left = top = right = bottom = 0
-    pen = 0  # 1/64 pixel
+    left = top = right = bottom = x = 0
     for ch in text:
-        advance = _advance(face, ch, mode)
-        if advance % 64:
+        glyph = _glyph_box(face, ch, mode)
+        if glyph is None:
             return None
-        x = pen // 64
-        g_left, g_top, g_right, g_bottom = _glyph_box(face, ch, mode)
-        left, top = min(left, x + g_left), min(top, g_top)
-        right, bottom = max(right, x + g_right), max(bottom, g_bottom)
-        pen += advance
+        advance, g_left, g_top, g_right, g_bottom = glyph
+        # Comparisons, not min() and max(): word wrap runs this for every prefix it tries, and
+        # the calls take 3x as long (20 vs 6 us for a 40-character line).
+        if x + g_left < left:  # noqa: PLR1730
+            left = x + g_left
+        if g_top < top:  # noqa: PLR1730
+            top = g_top
+        if x + g_right > right:  # noqa: PLR1730
+            right = x + g_right
+        if g_bottom > bottom:  # noqa: PLR1730
+            bottom = g_bottom
+        x += advance
     return left, top, right, bottom
 
 

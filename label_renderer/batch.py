@@ -1,0 +1,230 @@
+"""Rendering many labels at once, across processes: a whole-store reprice.
+
+A reprice renders every label of the store: tens of thousands of pages, each a few hundred
+microseconds to a few milliseconds of Pillow and FreeType work that holds the GIL, so the batch
+runs in worker processes, one per core. Three choices shape this module:
+
+- Workers start from a "forkserver", never by forking the caller: the controller is a
+  multi-threaded asyncio process, and a child forked while another thread holds a lock (the
+  logging lock, an allocator's) can deadlock. The forkserver is a clean single-threaded process
+  that has already imported the renderer, so a worker starts in ~0.1 s; its initializer then loads
+  the templates, the fonts and the Babel locale data by rendering the sample labels once.
+- An item always goes to the same worker (its SKU picks the worker), so the work that pays to
+  cache stays cached where it is needed: the item's QR code (~7 ms to generate, microseconds to
+  paste), its name's fitted layout and rendered text. With one shared queue instead, every worker
+  would in time generate every QR code of the store, and a restart would cost each of them. The
+  price is balance: SKUs hashed over two workers split a store within a few percent.
+- Jobs travel in chunks (`chunk_size`, default 32) so that pickling and the pipes stay a small
+  part of the time, while the last chunk still finishes soon after the others.
+
+A `RenderError` (a price that does not fit, a bad GTIN, an unknown template or model) fails only
+its own job: its `RenderedPlanes` carries the error and the other jobs still render. Any other
+exception is a bug and propagates from `render`.
+
+`BatchRenderer(workers=1)` renders in the calling process, without a pool: for a handful of labels
+a pool's start-up and the pipes cost more than they save. Its caches warm as it renders.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import zlib
+from collections.abc import Iterable, Iterator, Sequence
+from concurrent.futures import Future, ProcessPoolExecutor
+from dataclasses import dataclass
+from functools import lru_cache
+from types import TracebackType
+from typing import Self
+
+from firmware_protocol.models import LABEL_MODELS, DeviceModel
+from firmware_protocol.planes import content_hash
+from label_renderer.content import LabelContent
+from label_renderer.errors import RenderError
+from label_renderer.library import packaged_template, template_for, template_names
+from label_renderer.render import render_label
+from label_renderer.samples import all_samples
+
+DEFAULT_CHUNK = 32
+
+
+@dataclass(frozen=True, slots=True)
+class RenderJob:
+    """One page to render: `key` is the caller's own id for it (a label id, say)."""
+
+    key: str
+    content: LabelContent
+    model: str  # a label model name, e.g. "epd290-bwr"
+    template: str | None = None  # None: the default template of the content's price kind
+    page: int = 1
+
+
+@dataclass(frozen=True, slots=True)
+class RenderedPlanes:
+    """A job's bit planes and content hash (PROTOCOL.md §5.1), or why it could not render."""
+
+    key: str
+    model: str
+    template: str | None  # the template drawn; the requested one if choosing it failed
+    page: int
+    planes: bytes = b""
+    content_hash: bytes = b""
+    error: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+
+@lru_cache(maxsize=64)
+def _label_model(name: str) -> DeviceModel:
+    for candidate in LABEL_MODELS:
+        if candidate.name == name:
+            return candidate
+    known = ", ".join(m.name for m in LABEL_MODELS)
+    raise RenderError(f"unknown label model {name!r}; known: {known}")
+
+
+def _describe(exc: RenderError) -> str:
+    where = "/".join(part for part in (exc.template, exc.element) if part)
+    return f"{where}: {exc}" if where else str(exc)
+
+
+def render_job(job: RenderJob) -> RenderedPlanes:
+    """Render one job in this process; a RenderError becomes the result's `error`."""
+    template_name = job.template
+    try:
+        model = _label_model(job.model)
+        template = template_for(model, job.content, job.template)
+        template_name = template.name
+        planes = render_label(job.content, template, model, job.page).planes()
+    except RenderError as exc:
+        return RenderedPlanes(job.key, job.model, template_name, job.page, error=_describe(exc))
+    return RenderedPlanes(job.key, job.model, template_name, job.page, planes, content_hash(planes))
+
+
+def render_jobs(jobs: Sequence[RenderJob]) -> list[RenderedPlanes]:
+    """Render a chunk of jobs in this process, in order (what each worker runs)."""
+    return [render_job(job) for job in jobs]
+
+
+def warm_up() -> None:
+    """Load templates, fonts and locale data by rendering the samples with every template.
+
+    Warming is best effort: a sample that a template cannot show (a name too long for a template
+    that forbids truncation, say) is skipped here, and the same error will be reported for any
+    real job that hits it.
+    """
+    samples = all_samples()
+    panels: dict[str, DeviceModel] = {}
+    for model in LABEL_MODELS:
+        panels.setdefault(model.name.split("-", 1)[0], model)
+    for model in panels.values():
+        for name in template_names(model):
+            template = packaged_template(model.name, name)
+            for content in samples:
+                try:
+                    render_label(content, template, model).planes()
+                except RenderError:
+                    continue
+
+
+def _ready() -> int:
+    return os.getpid()
+
+
+def _worker_context() -> multiprocessing.context.BaseContext:
+    if "forkserver" not in multiprocessing.get_all_start_methods():
+        return multiprocessing.get_context("spawn")  # no forkserver on Windows
+    context = multiprocessing.get_context("forkserver")
+    # Import the renderer once in the forkserver, so each worker starts with it loaded; this only
+    # has an effect if the forkserver is not running yet, and adds a module to an existing list.
+    context.set_forkserver_preload(["label_renderer.batch"])
+    return context
+
+
+def default_workers() -> int:
+    """The cores this process may run on."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
+class BatchRenderer:
+    """Renders jobs across `workers` processes (default: one per core); use it as a context.
+
+    `render(jobs)` returns one `RenderedPlanes` per job, in input order; `render_iter(jobs)`
+    yields them in input order as they complete, so a caller can publish the first labels of a
+    large reprice while the rest render and needs not hold every frame in memory.
+    """
+
+    def __init__(self, workers: int | None = None, *, chunk_size: int = DEFAULT_CHUNK) -> None:
+        if workers is not None and workers < 1:
+            raise ValueError(f"workers must be at least 1, not {workers}")
+        if chunk_size < 1:
+            raise ValueError(f"chunk_size must be at least 1, not {chunk_size}")
+        self.workers = workers or default_workers()
+        self.chunk_size = chunk_size
+        self._pools: list[ProcessPoolExecutor] = []
+
+    def __enter__(self) -> Self:
+        if self.workers > 1:
+            context = _worker_context()
+            self._pools = [
+                ProcessPoolExecutor(max_workers=1, mp_context=context, initializer=warm_up)
+                for _ in range(self.workers)
+            ]
+            # Start every worker now, in parallel, so the first batch does not pay for it.
+            for ready in [pool.submit(_ready) for pool in self._pools]:
+                ready.result()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def close(self) -> None:
+        pools, self._pools = self._pools, []
+        for pool in pools:
+            pool.shutdown(wait=True, cancel_futures=True)
+
+    def render(self, jobs: Iterable[RenderJob]) -> list[RenderedPlanes]:
+        return list(self.render_iter(jobs))
+
+    def render_iter(self, jobs: Iterable[RenderJob]) -> Iterator[RenderedPlanes]:
+        jobs = list(jobs)
+        if not self._pools:
+            if self.workers > 1:
+                raise RuntimeError("BatchRenderer is not open: use it as a context manager")
+            for job in jobs:
+                yield render_job(job)
+            return
+        yield from self._across_workers(jobs)
+
+    def _across_workers(self, jobs: list[RenderJob]) -> Iterator[RenderedPlanes]:
+        shards: list[list[int]] = [[] for _ in self._pools]
+        for index, job in enumerate(jobs):
+            shards[zlib.crc32(job.content.sku.encode()) % len(shards)].append(index)
+        # Chunks in input order, alternating between workers, each remembering its job indices.
+        pending: list[tuple[list[int], Future[list[RenderedPlanes]]]] = []
+        for pool, indices in zip(self._pools, shards, strict=True):
+            for start in range(0, len(indices), self.chunk_size):
+                chunk = indices[start : start + self.chunk_size]
+                pending.append((chunk, pool.submit(render_jobs, [jobs[i] for i in chunk])))
+        pending.sort(key=lambda item: item[0][0])
+        done: dict[int, RenderedPlanes] = {}
+        next_index = 0
+        try:
+            for chunk, future in pending:
+                done.update(zip(chunk, future.result(), strict=True))
+                while next_index in done:
+                    yield done.pop(next_index)
+                    next_index += 1
+        finally:
+            for _, future in pending:
+                future.cancel()
