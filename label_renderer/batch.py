@@ -43,7 +43,7 @@ from label_renderer.content import LabelContent
 from label_renderer.errors import RenderError
 from label_renderer.library import packaged_template, template_for, template_names
 from label_renderer.render import render_label
-from label_renderer.samples import all_samples
+from label_renderer.samples import LOCALES, sample_content
 
 DEFAULT_CHUNK = 32
 
@@ -109,13 +109,17 @@ def render_jobs(jobs: Sequence[RenderJob]) -> list[RenderedPlanes]:
 
 
 def warm_up() -> None:
-    """Load templates, fonts and locale data by rendering the samples with every template.
+    """Load templates, fonts and locale data by rendering samples with every template.
 
     Warming is best effort: a sample that a template cannot show (a name too long for a template
     that forbids truncation, say) is skipped here, and the same error will be reported for any
     real job that hits it.
     """
-    samples = all_samples()
+    samples = [
+        sample_content(locale, kind)
+        for locale in LOCALES
+        for kind in ("normal", "promotion", "clearance", "long")
+    ]
     panels: dict[str, DeviceModel] = {}
     for model in LABEL_MODELS:
         panels.setdefault(model.name.split("-", 1)[0], model)
