@@ -7,13 +7,15 @@ runs in worker processes, one per core. Three choices shape this module:
 - Workers start from a "forkserver", never by forking the caller: the controller is a
   multi-threaded asyncio process, and a child forked while another thread holds a lock (the
   logging lock, an allocator's) can deadlock. The forkserver is a clean single-threaded process
-  that has already imported the renderer, so a worker starts in ~0.1 s; its initializer then loads
-  the templates, the fonts and the Babel locale data by rendering the sample labels once.
+  that has already imported the renderer; each worker's initializer then loads the templates,
+  the fonts and the Babel locale data by rendering samples (~1.5 s for a pool, once). As with
+  any forkserver or spawn pool, a script that uses one needs the `if __name__ == "__main__":`
+  guard, since workers import the main module.
 - An item always goes to the same worker (its SKU picks the worker), so the work that pays to
-  cache stays cached where it is needed: the item's QR code (~7 ms to generate, microseconds to
-  paste), its name's fitted layout and rendered text. With one shared queue instead, every worker
-  would in time generate every QR code of the store, and a restart would cost each of them. The
-  price is balance: SKUs hashed over two workers split a store within a few percent.
+  cache stays cached where it is needed: the item's QR code (3-7 ms to generate with segno,
+  microseconds to paste), its name's fitted layout and rendered text. With one shared queue,
+  every worker would in time generate every QR code of the store, each one holding all of them.
+  The price is balance: SKUs hashed over two workers split a store within a few percent.
 - Jobs travel in chunks (`chunk_size`, default 32) so that pickling and the pipes stay a small
   part of the time, while the last chunk still finishes soon after the others.
 
@@ -41,7 +43,7 @@ from firmware_protocol.models import LABEL_MODELS, DeviceModel
 from firmware_protocol.planes import content_hash
 from label_renderer.content import LabelContent
 from label_renderer.errors import RenderError
-from label_renderer.library import packaged_template, template_for, template_names
+from label_renderer.library import packaged_template, panel_of, template_for, template_names
 from label_renderer.render import render_label
 from label_renderer.samples import LOCALES, sample_content
 
@@ -122,7 +124,7 @@ def warm_up() -> None:
     ]
     panels: dict[str, DeviceModel] = {}
     for model in LABEL_MODELS:
-        panels.setdefault(model.name.split("-", 1)[0], model)
+        panels.setdefault(panel_of(model), model)
     for model in panels.values():
         for name in template_names(model):
             template = packaged_template(model.name, name)
