@@ -5,6 +5,7 @@ defaults per panel in templates/ (library.py); prices and phrases are localized 
 the fonts ship in fonts/. Nothing here knows about MQTT, the database or the controller.
 """
 
+from label_renderer.batch import BatchRenderer, RenderedPlanes, RenderJob
 from label_renderer.content import (
     LabelContent,
     Money,
@@ -21,6 +22,7 @@ from label_renderer.template import Template, parse_template
 
 __all__ = [
     "DEFAULT_TEMPLATES",
+    "BatchRenderer",
     "ContentError",
     "LabelContent",
     "LabelImage",
@@ -28,6 +30,8 @@ __all__ = [
     "PriceKind",
     "Rating",
     "RenderError",
+    "RenderJob",
+    "RenderedPlanes",
     "StockBadge",
     "Template",
     "TemplateError",
