@@ -152,8 +152,24 @@ async def label_state(conn: aiosqlite.Connection, device_id: str) -> LabelState 
         "SELECT * FROM label_state WHERE device_id = ?", (device_id,)
     ) as cursor:
         row = await cursor.fetchone()
-    if row is None:
-        return None
+    return None if row is None else _state(row)
+
+
+async def unconfirmed_labels(conn: aiosqlite.Connection) -> list[LabelState]:
+    """The price-accuracy audit: labels not reporting the image they should show, oldest first.
+
+    `desired_at` says since when: the moment the label should have started showing it.
+    """
+    async with conn.execute(
+        "SELECT * FROM label_state WHERE desired_hash IS NOT NULL"
+        " AND (reported_hash IS NULL OR reported_hash != desired_hash)"
+        " ORDER BY desired_at, device_id"
+    ) as cursor:
+        rows = await cursor.fetchall()
+    return [_state(row) for row in rows]
+
+
+def _state(row: aiosqlite.Row) -> LabelState:
     return LabelState(
         device_id=row["device_id"],
         desired_revision=row["desired_revision"],

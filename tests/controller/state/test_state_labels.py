@@ -12,6 +12,7 @@ from controller.state.labels_repo import (
     plan_push,
     push_attempted,
     record_report,
+    unconfirmed_labels,
 )
 
 T0 = datetime(2026, 11, 22, 9, tzinfo=UTC)
@@ -88,3 +89,16 @@ async def test_queued_push_survives_a_restart(tmp_path):
     async with open_database(path) as db:
         due = await due_pushes(db, T0, limit=10)
     assert [(p.device_id, p.revision) for p in due] == [("l1", 1)]
+
+
+async def test_price_accuracy_audit_lists_labels_not_showing_their_image(tmp_path):
+    """Labels whose report differs from the desired image are listed, oldest first, since when."""
+    async with open_database(tmp_path / "s.db") as db:
+        await plan_push(db, "late", H1, priority=Priority.BULK, reason="r", at=T0)
+        later = T0 + timedelta(minutes=5)
+        await plan_push(db, "wrong", H2, priority=Priority.BULK, reason="r", at=later)
+        await record_report(db, "wrong", 0, H1, later)
+        await plan_push(db, "fine", H3, priority=Priority.BULK, reason="r", at=T0)
+        await record_report(db, "fine", 1, H3, later)
+        audit = await unconfirmed_labels(db)
+    assert [(s.device_id, s.desired_at) for s in audit] == [("late", T0), ("wrong", later)]
