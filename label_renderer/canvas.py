@@ -47,6 +47,22 @@ class Box:
     def bottom(self) -> int:
         return self.y + self.h
 
+    def place_x(self, width: int, align: str) -> int:
+        """The left edge of something `width` wide, aligned left, center or right in the box."""
+        if align == "center":
+            return self.x + (self.w - width) // 2
+        if align == "right":
+            return self.right - width
+        return self.x
+
+    def place_y(self, height: int, valign: str = "middle") -> int:
+        """The top edge of something `height` high, aligned top, middle or bottom in the box."""
+        if valign == "top":
+            return self.y
+        if valign == "bottom":
+            return self.bottom - height
+        return self.y + (self.h - height) // 2
+
     def contains(self, other: Box) -> bool:
         return (
             self.x <= other.x
@@ -110,23 +126,13 @@ class Canvas:
         self, layout: TextLayout, box: Box, *, colour: str, align: str, valign: str
     ) -> Box:
         """Draw a fitted layout inside `box`; returns the box the text occupies."""
-        if valign == "top":
-            top = box.y
-        elif valign == "bottom":
-            top = box.bottom - layout.height
-        else:
-            top = box.y + (box.h - layout.height) // 2
+        top = box.place_y(layout.height, valign)
         ink = self.ink(colour)
         spans = layout.spans or layout.widths
         leads = layout.leads or (0,) * len(layout.lines)
         left_most = box.right
         for index, (line, span, lead) in enumerate(zip(layout.lines, spans, leads, strict=True)):
-            if align == "center":
-                x = box.x + (box.w - span) // 2
-            elif align == "right":
-                x = box.right - span
-            else:
-                x = box.x
+            x = box.place_x(span, align)
             left_most = min(left_most, x)
             y = top + index * layout.line_height
             self.draw.text((x + lead, y), line, font=layout.font, fill=ink, anchor="la")

@@ -53,13 +53,8 @@ def draw_qr(canvas: Canvas, element: QrElement, content: LabelContent) -> Box | 
             element=element.id or "qr",
         )
     full = (side + 2 * element.border) * module
-    if element.align == "left":
-        left = element.x
-    elif element.align == "right":
-        left = element.x + element.w - full
-    else:
-        left = element.x + (element.w - full) // 2
-    top = element.y + (element.h - full) // 2
+    left = Box(element.x, element.y, element.w, element.h).place_x(full, element.align)
+    top = Box(element.x, element.y, element.w, element.h).place_y(full)
     canvas.draw.rectangle([left, top, left + full - 1, top + full - 1], fill=canvas.ink("white"))
     offset = element.border * module
     canvas.image.paste(
@@ -112,12 +107,7 @@ def draw_barcode(canvas: Canvas, element: BarcodeElement, content: LabelContent)
             element=element.id or "barcode",
         )
     full = (EAN_QUIET_LEFT + EAN_MODULES + EAN_QUIET_RIGHT) * module
-    if element.align == "left":
-        left = element.x
-    elif element.align == "right":
-        left = element.x + element.w - full
-    else:
-        left = element.x + (element.w - full) // 2
+    left = Box(element.x, element.y, element.w, element.h).place_x(full, element.align)
     face = font("regular", element.digits_size)
     digit_h = -int(face.getbbox("0", anchor="ls")[1]) if element.digits else 0
     bars_h = element.h - (digit_h + 2 if element.digits else 0)

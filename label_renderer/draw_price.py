@@ -155,18 +155,8 @@ def draw_price_layout(
     valign: str,
     strike: bool,
 ) -> Box:
-    if align == "center":
-        left = box.x + (box.w - layout.width) // 2
-    elif align == "right":
-        left = box.right - layout.width
-    else:
-        left = box.x
-    if valign == "top":
-        top = box.y
-    elif valign == "bottom":
-        top = box.bottom - layout.height
-    else:
-        top = box.y + (box.h - layout.height) // 2
+    left = box.place_x(layout.width, align)
+    top = box.place_y(layout.height, valign)
     ink = canvas.ink(colour)
     for run in layout.runs:
         canvas.draw.text(

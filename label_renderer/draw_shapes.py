@@ -101,12 +101,8 @@ def draw_image(canvas: Canvas, element: ImageElement, content: LabelContent) -> 
     if content.image is None:
         return None
     picture = _dithered(content.image, element.w, element.h, tuple(palette_bytes(canvas.palette)))
-    if element.align == "left":
-        x = element.x
-    elif element.align == "right":
-        x = element.x + element.w - picture.width
-    else:
-        x = element.x + (element.w - picture.width) // 2
-    y = element.y + (element.h - picture.height) // 2
+    box = Box(element.x, element.y, element.w, element.h)
+    x = box.place_x(picture.width, element.align)
+    y = box.place_y(picture.height)
     canvas.image.paste(picture, (x, y))
     return Box(x, y, picture.width, picture.height)
