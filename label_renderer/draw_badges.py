@@ -119,32 +119,15 @@ def _badge(
         width=inner.w,
         height=inner.h,
     )
+    corners = [box.x, box.y, box.right - 1, box.bottom - 1]
     if style == "filled":
+        canvas.draw.rounded_rectangle(corners, radius=radius, fill=ink)
+    elif style == "outline":
         canvas.draw.rounded_rectangle(
-            [box.x, box.y, box.right - 1, box.bottom - 1], radius=radius, fill=ink
+            corners, radius=radius, outline=ink, width=max(1, box.h // 14)
         )
-        canvas.text_block(
-            layout,
-            inner,
-            colour=canvas.on(element.colour),
-            align=element.align,
-            valign=element.valign,
-        )
-    else:
-        if style == "outline":
-            canvas.draw.rounded_rectangle(
-                [box.x, box.y, box.right - 1, box.bottom - 1],
-                radius=radius,
-                outline=ink,
-                width=max(1, box.h // 14),
-            )
-        canvas.text_block(
-            layout,
-            inner,
-            colour=canvas.legible(element.colour),
-            align=element.align,
-            valign=element.valign,
-        )
+    text_colour = canvas.on(element.colour) if style == "filled" else canvas.legible(element.colour)
+    canvas.text_block(layout, inner, colour=text_colour, align=element.align, valign=element.valign)
     return box
 
 
