@@ -16,8 +16,9 @@ from PIL import Image
 
 from label_renderer.canvas import Box, Canvas
 from label_renderer.content import LabelContent
-from label_renderer.errors import ContentError, RenderError
+from label_renderer.errors import RenderError
 from label_renderer.fonts import font
+from label_renderer.gtin import gtin13
 from label_renderer.template import BarcodeElement, QrElement
 
 EAN_MODULES = 95
@@ -63,21 +64,6 @@ def draw_qr(canvas: Canvas, element: QrElement, content: LabelContent) -> Box | 
         _qr_mask(content.qr_url, element.ecc, module),
     )
     return Box(left, top, full, full)
-
-
-def gtin13(gtin: str) -> str:
-    """A GTIN-13 (or GTIN-12, zero-padded) with its check digit verified."""
-    digits = gtin.strip()
-    if len(digits) == 12:
-        digits = "0" + digits
-    if len(digits) != 13 or not digits.isdigit():
-        raise ContentError(f"GTIN {gtin!r} must be 12 or 13 digits")
-    odd = sum(int(d) for d in digits[0:12:2])
-    even = sum(int(d) for d in digits[1:12:2])
-    check = (10 - (odd + 3 * even) % 10) % 10
-    if check != int(digits[12]):
-        raise ContentError(f"GTIN {gtin!r} has check digit {digits[12]}, expected {check}")
-    return digits
 
 
 @lru_cache(maxsize=4096)

@@ -18,6 +18,7 @@ from label_renderer.content import (
     Unit,
     UnitPrice,
 )
+from label_renderer.gtin import check_digit
 
 _QR = "https://store.example/q/{store}/{sku}"
 _CURRENCY = {"tr-TR": "TRY", "az-AZ": "AZN", "en-US": "USD"}
@@ -104,12 +105,6 @@ SAMPLE_KINDS = ("normal", "promotion", "clearance", "volume", "minimal", "long")
 LOCALES = ("tr-TR", "az-AZ", "en-US")
 
 
-def _check_digit(first12: str) -> str:
-    odd = sum(int(d) for d in first12[0::2])
-    even = sum(int(d) for d in first12[1::2])
-    return str((10 - (odd + 3 * even) % 10) % 10)
-
-
 def sample_content(locale: str, kind: str, store: str = "ist-kadikoy") -> LabelContent:
     """A realistic item of `kind` (see SAMPLE_KINDS) in `locale`."""
     name, brand, variant = _NAMES[locale][kind]
@@ -138,7 +133,7 @@ def sample_content(locale: str, kind: str, store: str = "ist-kadikoy") -> LabelC
         else None,
         unit_price=UnitPrice(Money(Decimal(unit), currency), per) if per and unit else None,
         qr_url=_QR.format(store=store, sku=sku),
-        gtin=gtin + _check_digit(gtin),
+        gtin=gtin + str(check_digit(gtin)),
         rating=Rating(Decimal("4.5"), 1284) if kind in {"normal", "promotion"} else None,
         stock={"clearance": StockBadge.LOW, "promotion": StockBadge.ONLINE}.get(kind),
         origin={"tr-TR": "Türkiye", "az-AZ": "Azərbaycan", "en-US": "USA"}[locale],

@@ -27,8 +27,8 @@ from pydantic import (
     model_validator,
 )
 
-from label_renderer.draw_codes import gtin13
 from label_renderer.errors import ContentError
+from label_renderer.gtin import gtin13
 
 SKU_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"
 
