@@ -33,6 +33,7 @@ class Settings(BaseSettings):
     redirect_hosts: tuple[str, ...] = ("reviews.example",)  # the only hosts /q/ redirects to
     render_workers: Annotated[int, Field(ge=1, le=64)] = max(1, os.cpu_count() or 1)
     max_push_attempts: Annotated[int, Field(ge=1, le=100)] = 6
+    adopt: tuple[str, ...] = ()  # glob patterns of device ids adopted at their first birth
     http_host: str = "127.0.0.1"
     http_port: Annotated[int, Field(ge=0, le=65535)] = 8000
 

@@ -6,7 +6,9 @@ change is acknowledged to HQ only after its commit returns, so the commit must b
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
+import weakref
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -59,13 +61,40 @@ async def open_database(path: Path | str) -> AsyncIterator[aiosqlite.Connection]
         await conn.close()
 
 
+class _Writer:
+    """Serialises transactions of the tasks that share one connection.
+
+    aiosqlite runs every statement of a connection on one thread, so two tasks that each BEGIN
+    would interleave their statements in one SQLite transaction. The lock makes a transaction
+    belong to one task; a nested `transaction` in the same task joins the outer one, so a
+    repository function can be called on its own or as part of a larger unit of work.
+    """
+
+    def __init__(self) -> None:
+        self.lock = asyncio.Lock()
+        self.owner: asyncio.Task[object] | None = None
+
+
+_writers: weakref.WeakKeyDictionary[aiosqlite.Connection, _Writer] = weakref.WeakKeyDictionary()
+
+
 @asynccontextmanager
 async def transaction(conn: aiosqlite.Connection) -> AsyncIterator[None]:
     """BEGIN IMMEDIATE ... COMMIT (ROLLBACK on any exception): one writer at a time."""
-    await conn.execute("BEGIN IMMEDIATE")
-    try:
-        yield
-    except BaseException:
-        await conn.execute("ROLLBACK")
-        raise
-    await conn.execute("COMMIT")
+    writer = _writers.setdefault(conn, _Writer())
+    task = asyncio.current_task()
+    if writer.owner is not None and writer.owner is task:
+        yield  # nested: part of the caller's transaction
+        return
+    async with writer.lock:
+        writer.owner = task
+        try:
+            await conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield
+            except BaseException:
+                await conn.execute("ROLLBACK")
+                raise
+            await conn.execute("COMMIT")
+        finally:
+            writer.owner = None

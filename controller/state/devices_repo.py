@@ -43,6 +43,13 @@ class Device:
     battery_mv: int | None
     rssi: int | None
     last_seen: datetime | None
+    max_packet: int = 1024
+    pages: int = 1
+    checkin_s: int = 0
+    location: str | None = None
+    problem: str | None = None
+    problem_at: datetime | None = None
+    failures: int = 0
 
 
 async def register_device(
@@ -63,11 +70,11 @@ async def register_device(
         )
 
 
-async def device(conn: aiosqlite.Connection, device_id: str) -> Device | None:
-    async with conn.execute("SELECT * FROM devices WHERE device_id = ?", (device_id,)) as cursor:
-        row = await cursor.fetchone()
-    if row is None:
-        return None
+def _time(value: str | None) -> datetime | None:
+    return datetime.fromisoformat(value) if value else None
+
+
+def _device(row: aiosqlite.Row) -> Device:
     return Device(
         device_id=row["device_id"],
         model=row["model"],
@@ -78,8 +85,21 @@ async def device(conn: aiosqlite.Connection, device_id: str) -> Device | None:
         firmware=row["firmware"],
         battery_mv=row["battery_mv"],
         rssi=row["rssi"],
-        last_seen=datetime.fromisoformat(row["last_seen"]) if row["last_seen"] else None,
+        last_seen=_time(row["last_seen"]),
+        max_packet=row["max_packet"],
+        pages=row["pages"],
+        checkin_s=row["checkin_s"],
+        location=row["location"],
+        problem=row["problem"],
+        problem_at=_time(row["problem_at"]),
+        failures=row["failures"],
     )
+
+
+async def device(conn: aiosqlite.Connection, device_id: str) -> Device | None:
+    async with conn.execute("SELECT * FROM devices WHERE device_id = ?", (device_id,)) as cursor:
+        row = await cursor.fetchone()
+    return None if row is None else _device(row)
 
 
 async def bind(
@@ -91,8 +111,9 @@ async def bind(
     page: int,
     at: datetime,
     actor: str,
+    location: str | None = None,
 ) -> Binding:
-    """Link a label to an item (replacing what it showed before)."""
+    """Link a label to an item (replacing what it showed before); `location`: where it hangs."""
     async with transaction(conn):
         async with conn.execute(
             "SELECT adopted FROM devices WHERE device_id = ?", (device_id,)
@@ -107,6 +128,10 @@ async def bind(
             " linked_at = excluded.linked_at, linked_by = excluded.linked_by",
             (device_id, sku, template, page, at.isoformat(), actor),
         )
+        if location is not None:
+            await conn.execute(
+                "UPDATE devices SET location = ? WHERE device_id = ?", (location, device_id)
+            )
     return Binding(device_id, sku, template, page, at, actor)
 
 

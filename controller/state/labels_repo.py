@@ -13,6 +13,7 @@ The rules this module keeps (PROTOCOL.md §4: desired/reported with monotonic re
 
 from __future__ import annotations
 
+import zlib
 from dataclasses import dataclass
 from datetime import datetime
 from enum import IntEnum
@@ -63,24 +64,37 @@ async def plan_push(
     reason: str,
     at: datetime,
     force: bool = False,
+    planes: bytes | None = None,
+    page: int = 1,
+    template: str | None = None,
 ) -> int | None:
-    """The new desired revision for `content_hash`, queued; None when the label already has it."""
+    """The new desired revision for `content_hash`, queued; None when the label already has it.
+
+    The revision is above both the desired and the reported one: a label that reports a
+    revision this database never issued (a restored backup, a lost database) still takes the
+    next image instead of ignoring it as stale.
+    """
     now = at.isoformat()
     async with transaction(conn):
         async with conn.execute(
-            "SELECT desired_revision, desired_hash FROM label_state WHERE device_id = ?",
+            "SELECT desired_revision, desired_hash, reported_revision FROM label_state"
+            " WHERE device_id = ?",
             (device_id,),
         ) as cursor:
             row = await cursor.fetchone()
         if row is not None and row["desired_hash"] == content_hash and not force:
             return None
-        revision = (row["desired_revision"] if row else 0) + 1
+        revision = (max(row["desired_revision"], row["reported_revision"]) if row else 0) + 1
+        stored = zlib.compress(planes, 6) if planes is not None else None
         await conn.execute(
-            "INSERT INTO label_state (device_id, desired_revision, desired_hash, desired_at)"
-            " VALUES (?, ?, ?, ?) ON CONFLICT (device_id) DO UPDATE SET"
+            "INSERT INTO label_state (device_id, desired_revision, desired_hash, desired_at,"
+            " desired_planes, desired_page, desired_template) VALUES (?, ?, ?, ?, ?, ?, ?)"
+            " ON CONFLICT (device_id) DO UPDATE SET"
             " desired_revision = excluded.desired_revision,"
-            " desired_hash = excluded.desired_hash, desired_at = excluded.desired_at",
-            (device_id, revision, content_hash, now),
+            " desired_hash = excluded.desired_hash, desired_at = excluded.desired_at,"
+            " desired_planes = excluded.desired_planes, desired_page = excluded.desired_page,"
+            " desired_template = excluded.desired_template",
+            (device_id, revision, content_hash, now, stored, page, template),
         )
         await conn.execute(
             "INSERT INTO outbox (device_id, revision, priority, reason, enqueued_at,"
@@ -111,7 +125,15 @@ async def record_report(
             "INSERT INTO label_state (device_id, reported_revision, reported_hash, reported_at)"
             " VALUES (?, ?, ?, ?) ON CONFLICT (device_id) DO UPDATE SET"
             " reported_revision = excluded.reported_revision,"
-            " reported_hash = excluded.reported_hash, reported_at = excluded.reported_at",
+            " reported_hash = excluded.reported_hash, reported_at = excluded.reported_at,"
+            # What it shows is the delta base of the next image: known when it is the desired
+            # image, unchanged when it is the same image as before, unknown otherwise.
+            " shown_planes = CASE"
+            "  WHEN excluded.reported_hash = label_state.desired_hash"
+            "   THEN label_state.desired_planes"
+            "  WHEN excluded.reported_hash = label_state.reported_hash"
+            "   THEN label_state.shown_planes"
+            "  ELSE NULL END",
             (device_id, revision, content_hash, at.isoformat()),
         )
         if row is not None and row["desired_hash"] == content_hash:
@@ -145,6 +167,48 @@ async def push_attempted(
             " WHERE device_id = ? AND revision = ?",
             (retry_at.isoformat(), device_id, revision),
         )
+
+
+@dataclass(frozen=True, slots=True)
+class DesiredImage:
+    """What a push sends: the desired image and the image the label shows (the delta base)."""
+
+    device_id: str
+    revision: int
+    content_hash: bytes
+    planes: bytes
+    shown: bytes | None
+    page: int
+
+
+async def desired_image(conn: aiosqlite.Connection, device_id: str) -> DesiredImage | None:
+    async with conn.execute(
+        "SELECT desired_revision, desired_hash, desired_planes, shown_planes, desired_page"
+        " FROM label_state WHERE device_id = ? AND desired_planes IS NOT NULL",
+        (device_id,),
+    ) as cursor:
+        row = await cursor.fetchone()
+    if row is None:
+        return None
+    shown = row["shown_planes"]
+    return DesiredImage(
+        device_id,
+        row["desired_revision"],
+        row["desired_hash"],
+        zlib.decompress(row["desired_planes"]),
+        zlib.decompress(shown) if shown is not None else None,
+        row["desired_page"],
+    )
+
+
+async def retry_now(conn: aiosqlite.Connection, device_id: str, at: datetime) -> bool:
+    """Make a label's pending push due at once (it came back, or asked for a lost offer)."""
+    async with transaction(conn):
+        cursor = await conn.execute(
+            "UPDATE outbox SET next_attempt_at = ? WHERE device_id = ? AND next_attempt_at > ?",
+            (at.isoformat(), device_id, at.isoformat()),
+        )
+    return cursor.rowcount > 0
 
 
 async def label_state(conn: aiosqlite.Connection, device_id: str) -> LabelState | None:

@@ -10,7 +10,9 @@ What each table proves or remembers:
 - label_state: per label the desired and the reported revision and content hash, so that the
   store can prove what each label displays and never sends an older revision;
 - outbox: pushes not yet confirmed, one row per label (latest wins), durable across crashes;
-- audit_log, scans: who changed what and when; shoppers' QR scans.
+- render_queue: labels to render again, durable so a crash loses no catalog change;
+- audit_log, scans: who changed what and when; shoppers' QR scans;
+- api_tokens: the REST API's credentials (hashed) and their roles.
 """
 
 from __future__ import annotations
@@ -87,6 +89,39 @@ MIGRATIONS: tuple[str, ...] = (
         at TEXT NOT NULL,
         sku TEXT NOT NULL,
         user_agent TEXT
+    );
+    """,
+    # 2: the controller pipeline, devices' health and API tokens
+    """
+    ALTER TABLE items ADD COLUMN next_change_at TEXT;  -- the next promotion start or end
+    CREATE INDEX items_next_change ON items(next_change_at);
+    ALTER TABLE devices ADD COLUMN max_packet INTEGER NOT NULL DEFAULT 1024;
+    ALTER TABLE devices ADD COLUMN pages INTEGER NOT NULL DEFAULT 1;
+    ALTER TABLE devices ADD COLUMN checkin_s INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE devices ADD COLUMN location TEXT;       -- "aisle 3 / shelf 2": where staff put it
+    ALTER TABLE devices ADD COLUMN problem TEXT;        -- the latest unresolved failure
+    ALTER TABLE devices ADD COLUMN problem_at TEXT;
+    ALTER TABLE label_state ADD COLUMN desired_planes BLOB;  -- zlib of the desired bit planes
+    ALTER TABLE label_state ADD COLUMN shown_planes BLOB;    -- zlib of what it reports showing
+    ALTER TABLE label_state ADD COLUMN desired_page INTEGER NOT NULL DEFAULT 1;
+    ALTER TABLE label_state ADD COLUMN desired_template TEXT;
+    CREATE TABLE render_queue (
+        device_id TEXT PRIMARY KEY,    -- labels whose image must be rendered again
+        priority INTEGER NOT NULL,
+        force INTEGER NOT NULL DEFAULT 0,
+        reason TEXT NOT NULL,
+        enqueued_at TEXT NOT NULL,
+        generation INTEGER NOT NULL DEFAULT 1  -- grows with each enqueue: a render done from
+                                               -- an older one does not clear a newer one
+    );
+    CREATE INDEX render_queue_order ON render_queue(priority, enqueued_at);
+    CREATE TABLE api_tokens (
+        name TEXT PRIMARY KEY,
+        role TEXT NOT NULL CHECK (role IN ('viewer', 'staff', 'admin')),
+        token_hash BLOB NOT NULL UNIQUE,   -- SHA-256 of the token; the token is never stored
+        created_at TEXT NOT NULL,
+        created_by TEXT NOT NULL,
+        revoked_at TEXT
     );
     """,
 )

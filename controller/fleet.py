@@ -1,0 +1,189 @@
+"""The device registry fed by what devices publish: births, deaths, telemetry, command results.
+
+- A Birth registers the device (adopted only if it matches the store's allowlist or staff adopted
+  it: an unknown device is listed, never pushed to), marks it online in that session, and catches
+  it up: what it says it displays is recorded, a label with no image yet is queued for rendering,
+  and a label that shows anything but its desired image gets its push at once.
+- A Death marks it offline unless it belongs to an older session (a late Will).
+- Telemetry updates battery, signal and last-seen. A sequence gap (messages lost while the
+  controller was away) or a message from a device the registry does not know makes the
+  controller ask for a Rebirth, rate-limited per device.
+- Commands (locate, page switch, fast wake) carry a transaction number; their results resolve
+  the waiting caller.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import fnmatch
+import logging
+import secrets
+import time
+from collections.abc import Callable
+from datetime import datetime
+
+import aiosqlite
+
+from controller.link import Publisher
+from controller.pipeline.push_stage import PushStage
+from controller.state.devices_repo import binding_of, device
+from controller.state.fleet_repo import (
+    BirthFacts,
+    record_birth,
+    record_death,
+    record_telemetry,
+    seen,
+)
+from controller.state.labels_repo import Priority, label_state, record_report, retry_now
+from controller.state.render_queue import enqueue_labels
+from firmware_protocol.codec import encode
+from firmware_protocol.messages import (
+    Birth,
+    CommandResult,
+    Death,
+    Message,
+    Rebirth,
+    Telemetry,
+)
+from firmware_protocol.models import DeviceKind, ModelId
+from firmware_protocol.topics import DELIVERY, DeviceAddress
+
+log = logging.getLogger(__name__)
+
+REBIRTH_INTERVAL_S = 60.0
+
+
+class Fleet:
+    def __init__(
+        self,
+        conn: aiosqlite.Connection,
+        publisher: Publisher,
+        push: PushStage,
+        *,
+        clock: Callable[[], datetime],
+        adopt_patterns: tuple[str, ...],
+        on_work: Callable[[], None],
+    ) -> None:
+        self.conn = conn
+        self.publisher = publisher
+        self.push = push
+        self.clock = clock
+        self.adopt_patterns = adopt_patterns
+        self.on_work = on_work  # wakes the render and push stages
+        self._telemetry_seq: dict[str, int] = {}
+        self._rebirth_asked: dict[str, float] = {}
+        self._txn = secrets.randbelow(2**31)
+        self._waiting: dict[tuple[str, int], asyncio.Future[CommandResult]] = {}
+
+    def adoptable(self, device_id: str) -> bool:
+        return any(fnmatch.fnmatchcase(device_id, p) for p in self.adopt_patterns)
+
+    async def on_birth(self, address: DeviceAddress, birth: Birth) -> None:
+        now = self.clock()
+        facts = BirthFacts(
+            gateway_id=address.gateway,
+            model=int(birth.model),
+            session=birth.session,
+            firmware=str(birth.firmware),
+            battery_mv=birth.battery_mv,
+            max_packet=birth.max_packet,
+            pages=birth.pages,
+            checkin_s=birth.checkin_s,
+        )
+        registered = await record_birth(
+            self.conn, address.device, facts, now, adopt=self.adoptable(address.device)
+        )
+        self._telemetry_seq.pop(address.device, None)
+        if registered is None or not registered.adopted or birth.model.kind is not DeviceKind.LABEL:
+            return
+        self.push.transfers.forget(address.device)  # a new session has no transfer in RAM
+        await record_report(
+            self.conn, address.device, birth.displayed_revision, birth.displayed_hash, now
+        )
+        await self.catch_up(address.device, birth, now)
+
+    async def catch_up(self, device_id: str, birth: Birth, now: datetime) -> None:
+        if await binding_of(self.conn, device_id) is None:
+            return
+        state = await label_state(self.conn, device_id)
+        if state is None or state.desired_hash is None:
+            await enqueue_labels(
+                self.conn, [device_id], priority=Priority.SINGLE, reason="birth", at=now
+            )
+        elif state.desired_hash != birth.displayed_hash:
+            await retry_now(self.conn, device_id, now)
+        self.on_work()
+
+    async def on_death(self, address: DeviceAddress, death: Death) -> None:
+        await record_death(self.conn, address.device, death.session, self.clock())
+
+    async def on_telemetry(self, address: DeviceAddress, telemetry: Telemetry) -> None:
+        device_id = address.device
+        known = await record_telemetry(
+            self.conn,
+            device_id,
+            battery_mv=telemetry.battery_mv,
+            rssi=telemetry.rssi_dbm,
+            at=self.clock(),
+        )
+        last = self._telemetry_seq.get(device_id)
+        self._telemetry_seq[device_id] = telemetry.seq
+        if not known or (last is not None and telemetry.seq != last + 1):
+            await self.ask_rebirth(address, "unknown device" if not known else "sequence gap")
+
+    async def on_other(self, address: DeviceAddress) -> None:
+        """Any other message: the device is alive; an unknown one is asked to introduce itself."""
+        if not await seen(self.conn, address.device, self.clock()):
+            await self.ask_rebirth(address, "unknown device")
+
+    async def ask_rebirth(self, address: DeviceAddress, why: str) -> None:
+        last = self._rebirth_asked.get(address.device)
+        if last is not None and time.monotonic() - last < REBIRTH_INTERVAL_S:
+            return
+        self._rebirth_asked[address.device] = time.monotonic()
+        log.info("%s: asking for a rebirth (%s)", address.device, why)
+        await self._publish(address, Rebirth(self._next_txn()))
+
+    # ---- commands -----------------------------------------------------------------------------
+
+    def _next_txn(self) -> int:
+        self._txn = self._txn % (2**32 - 1) + 1
+        return self._txn
+
+    async def command(
+        self, device_id: str, make: Callable[[int], Message], timeout_s: float
+    ) -> CommandResult | None:
+        """Send a command and wait for its result; None if none came within `timeout_s` (a
+        sleeping label runs it at its next check-in)."""
+        target = await device(self.conn, device_id)
+        if target is None:
+            raise KeyError(device_id)
+        txn = self._next_txn()
+        waiter: asyncio.Future[CommandResult] = asyncio.get_running_loop().create_future()
+        self._waiting[(device_id, txn)] = waiter
+        try:
+            address = DeviceAddress(self.push.store, target.gateway_id, device_id)
+            await self._publish(address, make(txn))
+            return await asyncio.wait_for(waiter, timeout_s)
+        except TimeoutError:
+            return None
+        finally:
+            self._waiting.pop((device_id, txn), None)
+
+    def on_result(self, address: DeviceAddress, result: CommandResult) -> None:
+        waiter = self._waiting.get((address.device, result.txn))
+        if waiter is not None and not waiter.done():
+            waiter.set_result(result)
+
+    async def _publish(self, address: DeviceAddress, msg: Message) -> None:
+        delivery = DELIVERY[msg.OPCODE]
+        await self.publisher.publish(
+            address.topic(msg.OPCODE), encode(msg), qos=delivery.qos, retain=delivery.retain
+        )
+
+
+def is_label(model_id: int) -> bool:
+    try:
+        return ModelId(model_id).kind is DeviceKind.LABEL
+    except ValueError:
+        return False

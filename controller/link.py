@@ -1,0 +1,142 @@
+"""The controller's only MQTT module: connections to the store broker, over aiomqtt.
+
+Two sessions, because they need different guarantees:
+- the **device session** (clean): everything devices publish in the store. State documents are
+  retained (births, deaths, reports), so a reconnect re-reads the current state of every device
+  on SUBSCRIBE; nothing needs to be held for the controller meanwhile.
+- the **catalog session** (persistent, manual acknowledgement): HQ's changes. A change is
+  acknowledged (PUBACK) only after it is stored durably; a controller that dies before that never
+  acknowledged it, and Mosquitto redelivers it to the persistent session at the next connect
+  (MQTT-4.4.0-1). aiomqtt 2.x has no manual acknowledgement in its public API, so this module
+  switches paho's (`manual_ack_set`, paho-mqtt >= 2.0) on the client aiomqtt wraps. PUBACKs go out
+  in the order the messages arrived (MQTT-4.6.0-2), because they are handled one at a time.
+
+Subscriptions are a desired set, reconciled at every connect. Incoming messages go to one handler
+per session; the runtime's routing table decides what each topic means. Reconnects back off
+exponentially with jitter, capped.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Protocol
+
+import aiomqtt
+
+from device_sim.mqtt import BrokerAddress
+
+log = logging.getLogger(__name__)
+
+BACKOFF_START_S = 0.5
+BACKOFF_CAP_S = 30.0
+
+
+class Publisher(Protocol):
+    """What the rest of the controller needs from MQTT: publish and wait for the broker's ack."""
+
+    async def publish(self, topic: str, payload: bytes, *, qos: int, retain: bool) -> None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Incoming:
+    topic: str
+    payload: bytes
+    qos: int
+    retain: bool
+
+
+Handler = Callable[[Incoming], Awaitable[None]]
+
+
+@dataclass(frozen=True, slots=True)
+class SessionConfig:
+    broker: BrokerAddress
+    client_id: str
+    username: str
+    password: str
+    persistent: bool = False  # keep the session (and its unacknowledged messages) across connects
+    manual_ack: bool = False  # acknowledge after the handler returned, not on arrival
+    keepalive: int = 30
+    max_inflight: int = 200
+
+
+class MqttSession:
+    """One connection, kept up until cancelled; `publish` waits for it to be connected."""
+
+    def __init__(self, config: SessionConfig, subscriptions: dict[str, int], handler: Handler):
+        self.config = config
+        self._subscriptions = dict(subscriptions)
+        self._handler = handler
+        self._client: aiomqtt.Client | None = None
+        self.connected = asyncio.Event()
+        self.connections = 0
+
+    async def publish(self, topic: str, payload: bytes, *, qos: int, retain: bool) -> None:
+        while True:
+            await self.connected.wait()
+            client = self._client
+            if client is None:
+                continue
+            try:
+                await client.publish(topic, payload, qos=qos, retain=retain)
+            except aiomqtt.MqttError as exc:
+                log.info("%s: publish to %s failed: %s", self.config.client_id, topic, exc)
+                self.connected.clear()
+                await asyncio.sleep(0.1)
+            else:
+                return
+
+    async def run(self) -> None:
+        backoff = BACKOFF_START_S
+        rng = random.Random(self.config.client_id)  # noqa: S311 - jitter only
+        while True:
+            try:
+                await self._connected_session()
+            except aiomqtt.MqttError as exc:
+                log.warning("%s: connection lost: %s", self.config.client_id, exc)
+            finally:
+                self.connected.clear()
+                self._client = None
+            await asyncio.sleep(backoff * rng.uniform(0.5, 1.5))
+            backoff = min(BACKOFF_CAP_S, backoff * 2)
+
+    def _new_client(self) -> aiomqtt.Client:
+        c = self.config
+        client = aiomqtt.Client(
+            c.broker.host,
+            c.broker.port,
+            identifier=c.client_id,
+            username=c.username,
+            password=c.password,
+            protocol=aiomqtt.ProtocolVersion.V311,
+            clean_session=not c.persistent,
+            keepalive=c.keepalive,
+            max_inflight_messages=c.max_inflight,
+        )
+        if c.manual_ack:
+            client._client.manual_ack_set(True)
+        return client
+
+    async def _connected_session(self) -> None:
+        async with self._new_client() as client:
+            for topic, qos in self._subscriptions.items():
+                await client.subscribe(topic, qos=qos)
+            self._client = client
+            self.connections += 1
+            self.connected.set()
+            log.info("%s: connected (%d)", self.config.client_id, self.connections)
+            async for message in client.messages:
+                payload = message.payload
+                incoming = Incoming(
+                    message.topic.value,
+                    bytes(payload) if isinstance(payload, bytes | bytearray) else b"",
+                    message.qos,
+                    message.retain,
+                )
+                await self._handler(incoming)
+                if self.config.manual_ack and message.qos > 0:
+                    client._client.ack(message.mid, message.qos)

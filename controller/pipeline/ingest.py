@@ -1,0 +1,99 @@
+"""Catalog changes into the durable state, from MQTT, the REST API or a file import.
+
+One call is one transaction: every valid change of a batch is stored, the labels it affects are
+queued for rendering, and each change is in the audit log, or (on any error) none of it is. The
+caller acknowledges the change (PUBACK, HTTP response) only after this returns, so an
+acknowledged change is on disk. Invalid changes never get here: the parsers (catalog/feed.py,
+the API's models, the importer) reject them one by one with their reasons.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+import aiosqlite
+
+from controller.catalog.feed import Delete, Upsert
+from controller.catalog.items import CatalogItem
+from controller.state.audit_repo import append_audit
+from controller.state.catalog_repo import Stored, delete_item, store_item
+from controller.state.database import transaction
+from controller.state.labels_repo import Priority
+from controller.state.render_queue import enqueue_items
+
+
+@dataclass(frozen=True, slots=True)
+class ChangeResult:
+    sku: str
+    outcome: Stored
+
+
+def next_boundary(item: CatalogItem, after: datetime) -> datetime | None:
+    """The next moment the item's label changes by itself: its promotion starts or ends."""
+    promo = item.promotion
+    if promo is None:
+        return None
+    times = [t for t in (promo.starts_at, promo.ends_at) if t is not None and t > after]
+    return min(times) if times else None
+
+
+async def set_next_boundary(
+    conn: aiosqlite.Connection, item: CatalogItem, after: datetime
+) -> None:
+    """Stored in UTC so that the scheduler can compare the ISO strings."""
+    boundary = next_boundary(item, after)
+    await conn.execute(
+        "UPDATE items SET next_change_at = ? WHERE sku = ?",
+        (boundary.astimezone(UTC).isoformat() if boundary else None, item.sku),
+    )
+
+
+async def apply_changes(
+    conn: aiosqlite.Connection,
+    changes: Sequence[Upsert | Delete],
+    *,
+    actor: str,
+    at: datetime,
+    priority: Priority | None = None,
+) -> list[ChangeResult]:
+    """Store the changes and queue their labels; durable when this returns.
+
+    Without an explicit priority a single change is SINGLE and a batch is BULK, so that one
+    price fix overtakes a store-wide reprice.
+    """
+    if priority is None:
+        priority = Priority.SINGLE if len(changes) == 1 else Priority.BULK
+    results: list[ChangeResult] = []
+    async with transaction(conn):
+        for change in changes:
+            if isinstance(change, Upsert):
+                item = change.item
+                outcome = await store_item(conn, item, at)
+                if outcome is Stored.ACCEPTED:
+                    await set_next_boundary(conn, item, at)
+                    await append_audit(
+                        conn,
+                        at=at,
+                        actor=actor,
+                        action="item.upsert",
+                        target=f"item:{item.sku}",
+                        detail={"version": item.version, "price": str(item.price)},
+                    )
+                results.append(ChangeResult(item.sku, outcome))
+            else:
+                outcome = await delete_item(conn, change.sku, change.version, at)
+                if outcome is Stored.ACCEPTED:
+                    await append_audit(
+                        conn,
+                        at=at,
+                        actor=actor,
+                        action="item.delete",
+                        target=f"item:{change.sku}",
+                        detail={"version": change.version},
+                    )
+                results.append(ChangeResult(change.sku, outcome))
+        changed = [r.sku for r in results if r.outcome is Stored.ACCEPTED]
+        await enqueue_items(conn, changed, priority=priority, reason=f"catalog ({actor})", at=at)
+    return results

@@ -1,0 +1,168 @@
+"""Planned pushes -> Desired offers and chunks on the broker -> confirmed by the labels' reports.
+
+The outbox (state/labels_repo.py) says which label owes which revision; this stage sends it:
+- a label that is offline is not sent to; its Birth makes its push due at once (catch-up);
+- the offer is a delta against the image the label reports showing when that is smaller (a
+  price-only change is a few hundred bytes), else a full frame (firmware_protocol/transfer.py);
+- each attempt sets when to try again if no report confirms it: the label's check-in period plus
+  a margin, doubling with each attempt, capped; after `max_attempts` the label gets a problem
+  report (a person must look at it) and is still retried, slowly;
+- the label's transfer requests are answered from the offer in memory (controller/transfers.py);
+  a request for an offer this process does not know (it restarted) makes the push due again.
+
+Most urgent first (staff, single changes, then bulk), and a newer image replaces the one queued
+for a label, so a store-wide reprice never delays a price fix. Messages of one label are
+published in order (Desired before its chunks) on the one connection; many labels are in flight
+at once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+import aiosqlite
+
+from controller.link import Publisher
+from controller.state.devices_repo import Device, device
+from controller.state.fleet_repo import set_problem
+from controller.state.labels_repo import (
+    desired_image,
+    due_pushes,
+    push_attempted,
+    record_report,
+    retry_now,
+)
+from controller.transfers import ImageTransfers, Outcome
+from firmware_protocol.codec import encode
+from firmware_protocol.messages import Message, Opcode, Reported, ReportResult, XferRequest
+from firmware_protocol.topics import DELIVERY, DeviceAddress
+from firmware_protocol.transfer import chunk_size_for
+
+log = logging.getLogger(__name__)
+
+ROUND_LIMIT = 512
+RETRY_MARGIN_S = 10.0
+RETRY_CAP_S = 900.0
+OFFLINE_RECHECK_S = 300.0
+PUSH_PROBLEM = "no confirmation"
+
+
+@dataclass(frozen=True, slots=True)
+class PushRound:
+    sent: int
+    waiting_offline: int
+
+
+def retry_delay(label: Device, attempts: int) -> float:
+    """Seconds to wait for a report before offering again."""
+    base = 2 * label.checkin_s + RETRY_MARGIN_S
+    return float(min(RETRY_CAP_S, base * 2**attempts))
+
+
+class PushStage:
+    def __init__(
+        self,
+        conn: aiosqlite.Connection,
+        publisher: Publisher,
+        store: str,
+        *,
+        clock: Callable[[], datetime],
+        max_attempts: int,
+        senders: int = 16,
+    ) -> None:
+        self.conn = conn
+        self.publisher = publisher
+        self.store = store
+        self.clock = clock
+        self.max_attempts = max_attempts
+        self.transfers = ImageTransfers()
+        self.outgoing: asyncio.Queue[list[tuple[DeviceAddress, Message]]] = asyncio.Queue(
+            maxsize=4 * senders
+        )
+        self.senders = senders
+        self.bytes_sent = 0
+
+    async def run_round(self) -> PushRound:
+        """Offer every due push once; returns what was sent."""
+        now = self.clock()
+        sent = offline = 0
+        for push in await due_pushes(self.conn, now, ROUND_LIMIT):
+            label = await device(self.conn, push.device_id)
+            if label is None or not label.adopted or not label.online:
+                offline += 1
+                later = now + timedelta(seconds=OFFLINE_RECHECK_S)
+                await push_attempted(self.conn, push.device_id, push.revision, later)
+                continue
+            if push.attempts >= self.max_attempts and push.attempts % self.max_attempts == 0:
+                problem = f"{PUSH_PROBLEM} of revision {push.revision} after {push.attempts} tries"
+                await set_problem(self.conn, push.device_id, problem, now)
+            image = await desired_image(self.conn, push.device_id)
+            if image is None or image.revision != push.revision:
+                continue  # superseded between the two reads; the next round has the new one
+            delay = timedelta(seconds=retry_delay(label, push.attempts))
+            await push_attempted(self.conn, push.device_id, push.revision, now + delay)
+            address = DeviceAddress(self.store, label.gateway_id, label.device_id)
+            messages = self.transfers.offer(
+                label.device_id,
+                image.planes,
+                revision=image.revision,
+                chunk_size=chunk_size_for(label.max_packet, address.topic(Opcode.CHUNK)),
+                base=image.shown,
+            )
+            await self.outgoing.put([(address, m) for m in messages])
+            sent += 1
+        return PushRound(sent, offline)
+
+    async def send_forever(self) -> None:
+        """One sender: publishes one label's messages at a time, in order."""
+        while True:
+            batch = await self.outgoing.get()
+            await self.send(batch)
+
+    async def send(self, batch: list[tuple[DeviceAddress, Message]]) -> None:
+        # paho queues publishes in call order, so gathering keeps Desired before its chunks
+        # while the acks of all of them are awaited together.
+        await asyncio.gather(*(self._publish(address, msg) for address, msg in batch))
+
+    async def _publish(self, address: DeviceAddress, msg: Message) -> None:
+        delivery = DELIVERY[msg.OPCODE]
+        frame = encode(msg)
+        self.bytes_sent += len(frame)
+        await self.publisher.publish(
+            address.topic(msg.OPCODE), frame, qos=delivery.qos, retain=delivery.retain
+        )
+
+    # ---- what labels say ----------------------------------------------------------------------
+
+    async def on_reported(self, address: DeviceAddress, reported: Reported) -> bool:
+        """Record what the label shows; True when that settled its push."""
+        now = self.clock()
+        if not await record_report(
+            self.conn, address.device, reported.revision, reported.content_hash, now
+        ):
+            return False
+        if reported.result is ReportResult.REFRESH_FAILED:
+            await set_problem(self.conn, address.device, "panel refresh failed", now)
+        outcome = self.transfers.on_reported(address.device, reported)
+        if outcome is Outcome.SETTLED:
+            label = await device(self.conn, address.device)
+            if label is not None and label.problem and label.problem.startswith(PUSH_PROBLEM):
+                await set_problem(self.conn, address.device, None, now)
+            return True
+        return False
+
+    async def on_transfer_request(self, address: DeviceAddress, request: XferRequest) -> None:
+        answer = self.transfers.on_request(address.device, request)
+        if answer.outcome is Outcome.FAILED:
+            problem = f"could not take revision {request.revision}: {request.reason.name}"
+            await set_problem(self.conn, address.device, problem, self.clock())
+            return
+        if answer.outcome is Outcome.IGNORED:
+            if self.transfers.in_flight(address.device) is None:
+                await retry_now(self.conn, address.device, self.clock())
+            return
+        await self.outgoing.put([(address, m) for m in answer.messages])

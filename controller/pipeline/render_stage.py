@@ -1,0 +1,146 @@
+"""Queued labels -> rendered images -> planned pushes.
+
+Each round takes the most urgent queued labels, reads the current item of each (latest wins: a
+change stored while an older one waited is the one rendered), renders off the event loop (a
+process pool for a store, in-process for a handful), and in one transaction plans a push for each
+label whose content hash differs from its desired one (identical content is never resent, unless
+staff forced a relabel), records the prices now applied (the Omnibus history), and removes the
+rows it rendered. A crash anywhere before that commit leaves the rows queued: they render again.
+
+A label that cannot be rendered (its item deleted, a price that does not fit its template) gets a
+problem report and keeps its current image; it is never blanked.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+
+import aiosqlite
+
+from controller.catalog.items import CatalogItem
+from controller.catalog.labels import StoreContext, label_content
+from controller.catalog.pricing import AppliedPrice, history_intervals
+from controller.state import render_queue
+from controller.state.catalog_repo import applied_prices, get_item, record_applied_price
+from controller.state.database import transaction
+from controller.state.devices_repo import binding_of, device
+from controller.state.fleet_repo import set_problem
+from controller.state.labels_repo import plan_push
+from controller.state.render_queue import QueuedRender
+from firmware_protocol.models import ModelId, model
+from label_renderer.batch import BatchRenderer, RenderedPlanes, RenderJob
+from label_renderer.content import LabelContent
+
+log = logging.getLogger(__name__)
+
+ROUND_SIZE = 256
+
+
+@dataclass(frozen=True, slots=True)
+class RoundResult:
+    rendered: int
+    planned: int  # pushes planned (content differed, or forced)
+    failed: int
+
+
+async def _history(conn: aiosqlite.Connection, item: CatalogItem) -> list[AppliedPrice]:
+    """Every price known to have applied: HQ's history and what this store's shelves showed."""
+    from_hq = history_intervals((p.price, p.valid_from, p.valid_to) for p in item.price_history)
+    return from_hq + await applied_prices(conn, item.sku)
+
+
+class RenderStage:
+    def __init__(
+        self,
+        conn: aiosqlite.Connection,
+        renderer: BatchRenderer,
+        context: StoreContext,
+        *,
+        clock: Callable[[], datetime],
+    ) -> None:
+        self.conn = conn
+        self.renderer = renderer
+        self.context = context
+        self.clock = clock
+
+    async def run_round(self) -> RoundResult | None:
+        """Render one round of queued labels; None when the queue is empty."""
+        queued = await render_queue.take(self.conn, ROUND_SIZE)
+        if not queued:
+            return None
+        now = self.clock()
+        jobs, contents, problems = await self._jobs(queued, now)
+        results = await asyncio.to_thread(self.renderer.render, jobs) if jobs else []
+        by_key = {r.key: r for r in results}
+        planned = 0
+        async with transaction(self.conn):
+            for entry in queued:
+                result = by_key.get(entry.device_id)
+                if result is None:
+                    continue
+                if not result.ok:
+                    problems[entry.device_id] = f"render failed: {result.error}"
+                    continue
+                planned += await self._plan(entry, result, now)
+            for sku, content in contents.items():
+                await record_applied_price(
+                    self.conn, sku, content.price.amount, content.price.currency, now
+                )
+            for device_id, problem in problems.items():
+                log.warning("%s: %s", device_id, problem)
+                await set_problem(self.conn, device_id, problem, now)
+            await render_queue.done(self.conn, queued)
+        return RoundResult(len(results), planned, len(problems))
+
+    async def _plan(self, entry: QueuedRender, result: RenderedPlanes, now: datetime) -> int:
+        revision = await plan_push(
+            self.conn,
+            entry.device_id,
+            result.content_hash,
+            priority=entry.priority,
+            reason=entry.reason,
+            at=now,
+            force=entry.force,
+            planes=result.planes,
+            page=result.page,
+            template=result.template,
+        )
+        return 0 if revision is None else 1
+
+    async def _jobs(
+        self, queued: list[QueuedRender], now: datetime
+    ) -> tuple[list[RenderJob], dict[str, LabelContent], dict[str, str]]:
+        """A job per renderable label, the content of each item, and why others cannot render."""
+        jobs: list[RenderJob] = []
+        contents: dict[str, LabelContent] = {}
+        missing: set[str] = set()
+        problems: dict[str, str] = {}
+        for entry in queued:
+            binding = await binding_of(self.conn, entry.device_id)
+            label = await device(self.conn, entry.device_id)
+            if binding is None or label is None or not label.adopted:
+                continue  # unlinked or not ours (any more): nothing to show
+            if binding.sku not in contents and binding.sku not in missing:
+                item = await get_item(self.conn, binding.sku)
+                if item is None:
+                    missing.add(binding.sku)
+                else:
+                    history = await _history(self.conn, item)
+                    contents[binding.sku] = label_content(item, self.context, now, history)
+            content = contents.get(binding.sku)
+            if content is None:
+                problems[entry.device_id] = f"item {binding.sku} is not in the catalog"
+                continue
+            try:
+                model_name = model(ModelId(label.model)).name
+            except ValueError:
+                problems[entry.device_id] = f"unknown model {label.model}"
+                continue
+            jobs.append(
+                RenderJob(entry.device_id, content, model_name, binding.template, binding.page)
+            )
+        return jobs, contents, problems

@@ -1,0 +1,221 @@
+"""The running controller: the MQTT sessions, the pipeline stages and the device registry, wired
+together and run as one TaskGroup of named tasks.
+
+Incoming topics go through one routing table: catalog topics to the ingest, device channels to
+the fleet (births, deaths, telemetry, results) and the push stage (reports, transfer requests).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
+from typing import Any
+
+import aiosqlite
+
+from controller.catalog.feed import Delete, Upsert, parse_catalog_message
+from controller.catalog.labels import StoreContext
+from controller.fleet import Fleet
+from controller.link import Incoming, MqttSession, SessionConfig
+from controller.operations import StaffOperations
+from controller.pipeline.ingest import ChangeResult, apply_changes
+from controller.pipeline.push_stage import PushStage
+from controller.pipeline.render_stage import RenderStage
+from controller.pipeline.schedule import switch_due_promotions
+from controller.provisioning import CONTROLLER_USER, client_password
+from controller.settings import Settings
+from controller.state.labels_repo import Priority
+from device_sim.mqtt import BrokerAddress
+from firmware_protocol.codec import decode
+from firmware_protocol.errors import ProtocolError
+from firmware_protocol.messages import (
+    Birth,
+    CommandResult,
+    Death,
+    Message,
+    Reported,
+    Telemetry,
+    XferRequest,
+)
+from firmware_protocol.topics import DELIVERY, Direction, controller_subscription, parse_topic
+from label_renderer.batch import BatchRenderer
+
+log = logging.getLogger(__name__)
+
+POLL_S = 1.0  # also picks up work written by another process (omnishelf import)
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+class Controller:
+    def __init__(
+        self,
+        settings: Settings,
+        conn: aiosqlite.Connection,
+        renderer: BatchRenderer,
+        *,
+        clock: Callable[[], datetime] = utc_now,
+    ) -> None:
+        self.settings = settings
+        self.conn = conn
+        self.clock = clock
+        self.store = settings.store_id
+        broker = BrokerAddress.parse(settings.broker_url)
+        password = client_password(settings.secret(), CONTROLLER_USER)
+        self.devices_link = MqttSession(
+            SessionConfig(broker, f"controller-{self.store}", CONTROLLER_USER, password),
+            {controller_subscription(self.store): 1},
+            self._on_device_message,
+        )
+        self.catalog_link = MqttSession(
+            SessionConfig(
+                broker,
+                f"controller-{self.store}-catalog",
+                CONTROLLER_USER,
+                password,
+                persistent=True,
+                manual_ack=True,
+            ),
+            {f"omnishelf/{self.store}/catalog/#": 1},
+            self._on_catalog_message,
+        )
+        context = StoreContext(self.store, settings.locale, base_url=settings.public_url)
+        self.render_stage = RenderStage(conn, renderer, context, clock=clock)
+        self.push_stage = PushStage(
+            conn,
+            self.devices_link,
+            self.store,
+            clock=clock,
+            max_attempts=settings.max_push_attempts,
+        )
+        self.fleet = Fleet(
+            conn,
+            self.devices_link,
+            self.push_stage,
+            clock=clock,
+            adopt_patterns=settings.adopt,
+            on_work=self.wake,
+        )
+        self.operations = StaffOperations(conn, self.fleet, clock=clock, on_work=self.wake)
+        self._render_kick = asyncio.Event()
+        self._push_kick = asyncio.Event()
+        self.ready = asyncio.Event()
+
+    def wake(self) -> None:
+        """New work for the render and push stages (they also poll, for other processes)."""
+        self._render_kick.set()
+        self._push_kick.set()
+
+    async def run(self) -> None:
+        async with asyncio.TaskGroup() as tasks:
+            tasks.create_task(self.devices_link.run(), name="mqtt-devices")
+            tasks.create_task(self.catalog_link.run(), name="mqtt-catalog")
+            tasks.create_task(self._render_loop(), name="render")
+            tasks.create_task(self._push_loop(), name="push")
+            tasks.create_task(self._schedule_loop(), name="promotions")
+            for i in range(self.push_stage.senders):
+                tasks.create_task(self.push_stage.send_forever(), name=f"send-{i}")
+            await self.devices_link.connected.wait()
+            await self.catalog_link.connected.wait()
+            self.ready.set()
+
+    # ---- loops --------------------------------------------------------------------------------
+
+    async def _wait(self, kick: asyncio.Event, seconds: float) -> None:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(kick.wait(), seconds)
+        kick.clear()
+
+    async def _render_loop(self) -> None:
+        while True:
+            result = await self.render_stage.run_round()
+            if result is None:
+                await self._wait(self._render_kick, POLL_S)
+            elif result.planned:
+                self._push_kick.set()
+
+    async def _push_loop(self) -> None:
+        while True:
+            await self.push_stage.run_round()
+            await self._wait(self._push_kick, POLL_S / 2)
+
+    async def _schedule_loop(self) -> None:
+        while True:
+            if await switch_due_promotions(self.conn, self.clock()):
+                self._render_kick.set()
+            await asyncio.sleep(POLL_S)
+
+    # ---- catalog ------------------------------------------------------------------------------
+
+    async def apply(
+        self, changes: list[Upsert | Delete], *, actor: str, priority: Priority | None = None
+    ) -> list[ChangeResult]:
+        """Store catalog changes durably and start their labels on the way."""
+        results = await apply_changes(
+            self.conn, changes, actor=actor, at=self.clock(), priority=priority
+        )
+        self._render_kick.set()
+        return results
+
+    async def _on_catalog_message(self, incoming: Incoming) -> None:
+        """Parse, store durably, report; the link acknowledges the message after this returns."""
+        parsed = parse_catalog_message(self.store, incoming.topic, incoming.payload)
+        results = await self.apply(list(parsed.changes), actor="hq") if parsed.changes else []
+        status = f"omnishelf/{self.store}/catalog-status"
+        for rejection in parsed.rejected:
+            log.warning("catalog change rejected: %s", rejection.reason)
+            await self.devices_link.publish(
+                f"{status}/dead-letter", rejection.dead_letter(incoming.topic), qos=1, retain=False
+            )
+        receipt: dict[str, Any] = {"topic": incoming.topic, "rejected": len(parsed.rejected)}
+        for outcome in ("accepted", "duplicate", "stale"):
+            receipt[outcome] = sum(1 for r in results if r.outcome == outcome)
+        await self.devices_link.publish(
+            f"{status}/receipt", json.dumps(receipt).encode(), qos=1, retain=False
+        )
+
+    # ---- devices ------------------------------------------------------------------------------
+
+    async def _on_device_message(self, incoming: Incoming) -> None:
+        if not incoming.payload:
+            return  # a deleted retained document (PROTOCOL.md §2.5)
+        try:
+            parsed = parse_topic(incoming.topic)
+            msg = decode(incoming.payload)
+        except ProtocolError as exc:
+            log.warning("dropped a frame on %s: %s", incoming.topic, exc)
+            return
+        delivery = DELIVERY[msg.OPCODE]
+        if parsed.direction is not Direction.UP or delivery.channel is not parsed.channel:
+            log.warning("dropped %s on channel %s", type(msg).__name__, parsed.channel)
+            return
+        route = self._routes.get(type(msg))
+        if route is None:
+            await self.fleet.on_other(parsed.address)
+            return
+        await route(parsed.address, msg)
+
+    @property
+    def _routes(self) -> dict[type[Message], Callable[[Any, Any], Awaitable[Any]]]:
+        return {
+            Birth: self.fleet.on_birth,
+            Death: self.fleet.on_death,
+            Telemetry: self.fleet.on_telemetry,
+            Reported: self._on_reported,
+            XferRequest: self.push_stage.on_transfer_request,
+            CommandResult: self._on_result,
+        }
+
+    async def _on_reported(self, address: Any, reported: Reported) -> None:
+        if await self.push_stage.on_reported(address, reported):
+            self._push_kick.set()
+
+    async def _on_result(self, address: Any, result: CommandResult) -> None:
+        self.fleet.on_result(address, result)
+        await self.fleet.on_other(address)

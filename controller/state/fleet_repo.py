@@ -1,0 +1,187 @@
+"""Devices' availability and health: births, deaths, telemetry, problems, and the lists staff
+filter (offline, low battery, failed, weak signal).
+
+Sessions order a device's births and deaths (PROTOCOL.md §4.6): a Death for an older session
+than the latest Birth is stale (the broker delivered the old connection's Will late) and does
+not mark the device offline.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import aiosqlite
+
+from controller.state.database import transaction
+from controller.state.devices_repo import Device, _device
+
+LOW_BATTERY_MV = 2400
+WEAK_RSSI_DBM = -85
+
+
+@dataclass(frozen=True, slots=True)
+class BirthFacts:
+    gateway_id: str
+    model: int
+    session: int
+    firmware: str
+    battery_mv: int
+    max_packet: int
+    pages: int
+    checkin_s: int
+
+
+async def record_birth(
+    conn: aiosqlite.Connection, device_id: str, facts: BirthFacts, at: datetime, *, adopt: bool
+) -> Device | None:
+    """The device is online in `facts.session`; None if the birth is older than one seen."""
+    async with transaction(conn):
+        async with conn.execute(
+            "SELECT session, gateway_id FROM devices WHERE device_id = ?", (device_id,)
+        ) as cursor:
+            row = await cursor.fetchone()
+        if row is not None and facts.session < row["session"] and facts.gateway_id == row[1]:
+            return None
+        await conn.execute(
+            "INSERT INTO devices (device_id, model, gateway_id, adopted, firmware, session,"
+            " online, battery_mv, last_seen, max_packet, pages, checkin_s)"
+            " VALUES (?, ?, ?, ?, ?, ?, 1, ?, ?, ?, ?, ?) ON CONFLICT (device_id) DO UPDATE SET"
+            " model = excluded.model, gateway_id = excluded.gateway_id,"
+            " adopted = MAX(devices.adopted, excluded.adopted), firmware = excluded.firmware,"
+            " session = excluded.session, online = 1, battery_mv = excluded.battery_mv,"
+            " last_seen = excluded.last_seen, max_packet = excluded.max_packet,"
+            " pages = excluded.pages, checkin_s = excluded.checkin_s",
+            (
+                device_id,
+                facts.model,
+                facts.gateway_id,
+                int(adopt),
+                facts.firmware,
+                facts.session,
+                facts.battery_mv,
+                at.isoformat(),
+                facts.max_packet,
+                facts.pages,
+                facts.checkin_s,
+            ),
+        )
+        async with conn.execute("SELECT * FROM devices WHERE device_id = ?", (device_id,)) as cur:
+            stored = await cur.fetchone()
+    return None if stored is None else _device(stored)
+
+
+async def record_death(
+    conn: aiosqlite.Connection, device_id: str, session: int, at: datetime
+) -> bool:
+    """Mark the device offline unless the Death is for an older session than its latest."""
+    async with transaction(conn):
+        cursor = await conn.execute(
+            "UPDATE devices SET online = 0, last_seen = ? WHERE device_id = ? AND session <= ?",
+            (at.isoformat(), device_id, session),
+        )
+    return cursor.rowcount > 0
+
+
+async def record_telemetry(
+    conn: aiosqlite.Connection, device_id: str, *, battery_mv: int, rssi: int, at: datetime
+) -> bool:
+    """False when the device is unknown (the controller then asks it for a Birth)."""
+    async with transaction(conn):
+        cursor = await conn.execute(
+            "UPDATE devices SET battery_mv = ?, rssi = ?, last_seen = ? WHERE device_id = ?",
+            (battery_mv, rssi, at.isoformat(), device_id),
+        )
+    return cursor.rowcount > 0
+
+
+async def seen(conn: aiosqlite.Connection, device_id: str, at: datetime) -> bool:
+    async with transaction(conn):
+        cursor = await conn.execute(
+            "UPDATE devices SET last_seen = ? WHERE device_id = ?", (at.isoformat(), device_id)
+        )
+    return cursor.rowcount > 0
+
+
+async def set_problem(
+    conn: aiosqlite.Connection, device_id: str, problem: str | None, at: datetime
+) -> None:
+    """Record a failure (counted) or clear the device's problem (None)."""
+    async with transaction(conn):
+        if problem is None:
+            await conn.execute(
+                "UPDATE devices SET problem = NULL, problem_at = NULL WHERE device_id = ?",
+                (device_id,),
+            )
+        else:
+            await conn.execute(
+                "UPDATE devices SET problem = ?, problem_at = ?, failures = failures + 1"
+                " WHERE device_id = ?",
+                (problem, at.isoformat(), device_id),
+            )
+
+
+async def adopt(conn: aiosqlite.Connection, device_id: str) -> bool:
+    async with transaction(conn):
+        cursor = await conn.execute(
+            "UPDATE devices SET adopted = 1 WHERE device_id = ?", (device_id,)
+        )
+    return cursor.rowcount > 0
+
+
+@dataclass(frozen=True, slots=True)
+class DeviceFilter:
+    """Staff's device lists; every condition given must hold."""
+
+    offline: bool | None = None
+    low_battery: bool | None = None  # below LOW_BATTERY_MV (mains-powered devices report 0)
+    failed: bool | None = None  # an unresolved problem
+    weak_signal: bool | None = None  # RSSI below WEAK_RSSI_DBM
+    adopted: bool | None = None
+    location_prefix: str | None = None
+
+
+def _where(filters: DeviceFilter) -> tuple[str, list[Any]]:
+    clauses: list[str] = []
+    params: list[Any] = []
+    if filters.offline is not None:
+        clauses.append("online = ?")
+        params.append(0 if filters.offline else 1)
+    if filters.low_battery is not None:
+        low = "(battery_mv > 0 AND battery_mv < ?)"
+        clauses.append(low if filters.low_battery else f"NOT COALESCE({low}, 0)")
+        params.append(LOW_BATTERY_MV)
+    if filters.failed is not None:
+        clauses.append("problem IS NOT NULL" if filters.failed else "problem IS NULL")
+    if filters.weak_signal is not None:
+        weak = "(rssi IS NOT NULL AND rssi < ?)"
+        clauses.append(weak if filters.weak_signal else f"NOT {weak}")
+        params.append(WEAK_RSSI_DBM)
+    if filters.adopted is not None:
+        clauses.append("adopted = ?")
+        params.append(int(filters.adopted))
+    if filters.location_prefix is not None:
+        clauses.append("location LIKE ? ESCAPE '\\'")
+        escaped = filters.location_prefix.replace("\\", "\\\\").replace("%", "\\%")
+        params.append(escaped.replace("_", "\\_") + "%")
+    return (" WHERE " + " AND ".join(clauses) if clauses else ""), params
+
+
+async def list_devices(
+    conn: aiosqlite.Connection, filters: DeviceFilter, *, limit: int = 100, offset: int = 0
+) -> list[Device]:
+    where, params = _where(filters)
+    async with conn.execute(
+        f"SELECT * FROM devices{where} ORDER BY device_id LIMIT ? OFFSET ?",  # noqa: S608
+        (*params, limit, offset),
+    ) as cursor:
+        rows = await cursor.fetchall()
+    return [_device(row) for row in rows]
+
+
+async def count_devices(conn: aiosqlite.Connection, filters: DeviceFilter) -> int:
+    where, params = _where(filters)
+    async with conn.execute(f"SELECT COUNT(*) FROM devices{where}", params) as cursor:  # noqa: S608
+        row = await cursor.fetchone()
+    return int(row[0]) if row else 0
