@@ -97,7 +97,8 @@ def _json(payload: bytes) -> tuple[Any, str | None]:
         return text, f"payload: not JSON ({exc.msg} at line {exc.lineno} column {exc.colno})"
 
 
-def _batch(data: Any) -> ParsedMessage:
+def parse_batch(data: Any) -> ParsedMessage:
+    """The changes of a batch (`{"batch_id": ..., "changes": [...]}`), each invalid one rejected."""
     if not isinstance(data, dict) or not isinstance(data.get("changes"), list):
         return ParsedMessage(
             (), (Rejection(None, "changes: a batch needs a 'changes' list", data),)
@@ -146,7 +147,7 @@ def parse_catalog_message(store: str, topic: str, payload: bytes) -> ParsedMessa
         version = data.get("version") if isinstance(data, dict) else None
         single = _delete(sku, version, None, data)
     elif kind == "batch" and not sku:
-        return _batch(data)
+        return parse_batch(data)
     else:
         single = Rejection(None, f"topic: unknown catalog topic {topic!r}", data)
     if isinstance(single, Rejection):
