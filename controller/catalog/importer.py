@@ -64,7 +64,9 @@ COLUMNS: dict[str, tuple[str, ...]] = {
     "origin": ("origin",),
 }
 _COLUMN_OF_FIELD = {path: column for column, path in COLUMNS.items() if path}
-_COLUMN_OF_FIELD |= {("promotion",): "promo_*", ("stock",): "stock", ("reviews",): "rating"}
+# a problem of a whole nested object (the promotion's price above the regular one, its end
+# before its start) spans columns: it is named by the object
+_COLUMN_OF_FIELD |= {("promotion",): "promotion", ("stock",): "stock", ("reviews",): "reviews"}
 _DECIMAL_COMMA_COLUMNS = frozenset({"price", "promo_price", "rating"})
 _DATE_COLUMNS = frozenset({"promo_start", "promo_end"})
 DELIMITERS = (",", ";", "\t")
@@ -152,11 +154,11 @@ def sku_of(original: Any) -> str | None:
     return sku if isinstance(sku, str) and sku else None
 
 
-def problems(exc: ValidationError, name: Callable[[tuple[str | int, ...]], str]) -> str:
-    """Every problem of a validation error on one line, each named by `name(loc)`."""
-    return "; ".join(
-        f"{name(tuple(err['loc']))}: {_message(err['type'], err['msg'])}" for err in exc.errors()
-    )
+def problems(
+    exc: ValidationError, name: Callable[[tuple[str | int, ...]], str]
+) -> list[tuple[str, str]]:
+    """Every problem of a validation error as (where, what), the place named by `name(loc)`."""
+    return [(name(tuple(err["loc"])), _message(err["type"], err["msg"])) for err in exc.errors()]
 
 
 def _message(kind: str, msg: str) -> str:
@@ -246,17 +248,17 @@ def _csv_row(line: int, columns: list[str], cells: list[str], *, decimal_comma: 
     if op != "upsert":
         return Rejection(line, f"op: {op!r} is neither 'upsert' nor 'delete'", row)
     body: dict[str, Any] = {}
-    reasons: list[str] = []
+    reasons: list[tuple[str, str]] = []
     for column, value in given.items():
         if decimal_comma and column in _DECIMAL_COMMA_COLUMNS and _DECIMAL_COMMA.fullmatch(value):
             value = value.replace(",", ".")  # noqa: PLW2901 - "12,50" in a ';' export
         if column in _DATE_COLUMNS and (problem := _naive_time(value)) is not None:
-            reasons.append(f"{column}: {problem}")
+            reasons.append((column, problem))
             continue
         if column == "net_quantity":
             quantity = _QUANTITY.fullmatch(value)
             if quantity is None or (not decimal_comma and "," in value):
-                reasons.append(f"net_quantity: {value!r} is not a value and a unit like '500 g'")
+                reasons.append((column, f"{value!r} is not a value and a unit like '500 g'"))
                 continue
             number, unit = quantity.groups()
             body["net_quantity"] = {"value": number.replace(",", "."), "unit": unit.lower()}
@@ -269,9 +271,11 @@ def _csv_row(line: int, columns: list[str], cells: list[str], *, decimal_comma: 
     try:
         item = CatalogItem.model_validate(body)
     except ValidationError as exc:
-        reasons.append(problems(exc, _column_of))
+        # a cell already explained above is missing from the body: no second "required" for it
+        seen = {column for column, _ in reasons}
+        reasons += [(c, what) for c, what in problems(exc, _column_of) if c not in seen]
     if reasons:
-        return Rejection(line, "; ".join(reasons), row)
+        return Rejection(line, "; ".join(f"{column}: {what}" for column, what in reasons), row)
     return Upsert(item)
 
 
@@ -337,7 +341,8 @@ def _json_item(index: int, entry: Any, prefix: str = "") -> Upsert | Rejection:
     try:
         return Upsert(CatalogItem.model_validate(entry))
     except ValidationError as exc:
-        return Rejection(index, problems(exc, lambda loc: prefix + _dotted(loc)), entry)
+        reasons = problems(exc, lambda loc: prefix + _dotted(loc))
+        return Rejection(index, "; ".join(f"{where}: {what}" for where, what in reasons), entry)
 
 
 def _json_change(index: int, change: Any) -> Change:
