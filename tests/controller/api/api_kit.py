@@ -1,0 +1,65 @@
+"""Helpers of the API tests: an `Api` (client, controller, one token per role), items, labels."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from controller.runtime import Controller
+from controller.settings import Settings
+from controller.state.fleet_repo import BirthFacts, record_birth
+from firmware_protocol.models import ModelId
+from label_renderer.gtin import check_digit
+
+T0 = datetime(2026, 3, 1, 9, 0, tzinfo=UTC)
+
+
+def gtin_of(first12: str) -> str:
+    return first12 + str(check_digit(first12))
+
+
+def item(sku: str = "TR-1", **fields: Any) -> dict[str, Any]:
+    body: dict[str, Any] = {"sku": sku, "name": "Gofret", "currency": "TRY", "price": "12.50"}
+    return body | fields
+
+
+@dataclass
+class Api:
+    client: httpx.AsyncClient
+    controller: Controller
+    tokens: dict[str, str] = field(default_factory=dict)
+
+    def as_(self, name: str) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.tokens[name]}"}
+
+    async def add_label(
+        self, device_id: str, *, adopt: bool = True, battery_mv: int = 3000
+    ) -> None:
+        facts = BirthFacts("gw-1", ModelId.EPD290_BWR, 1, "1.0.0", battery_mv, 1024, 2, 60)
+        await record_birth(self.controller.conn, device_id, facts, T0, adopt=adopt)
+
+    async def audit(self, target: str) -> list[dict[str, Any]]:
+        answer = await self.client.get(
+            "/api/v1/audit/log", params={"target": target}, headers=self.as_("viewer")
+        )
+        assert answer.status_code == 200
+        entries: list[dict[str, Any]] = answer.json()
+        return entries
+
+
+def settings_for(tmp_path: Path, store: str, **overrides: Any) -> Settings:
+    values: dict[str, Any] = {
+        "store_id": store,
+        "store_secret": "not-a-real-secret",
+        "state_db": tmp_path / "s.db",
+        "adopt": ("lbl-*",),
+        "render_workers": 1,
+        "review_url_pattern": "https://reviews.example/{store}/{sku}",
+        "redirect_hosts": ("reviews.example",),
+        "public_url": "https://shop.example",
+    }
+    return Settings(**(values | overrides))
