@@ -54,7 +54,7 @@ class BatchOutcome(BaseModel):
 def _sku_mismatch(path_sku: str, body_sku: str) -> HTTPException:
     # Shaped like FastAPI's own validation errors, so clients read one format.
     return HTTPException(
-        status.HTTP_422_UNPROCESSABLE_ENTITY,
+        status.HTTP_422_UNPROCESSABLE_CONTENT,
         detail=[
             {
                 "type": "value_error",
@@ -98,7 +98,7 @@ async def post_batch(body: BatchBody, controller: ControllerDep, token: Staff) -
     rejected = {r.index: r for r in parsed.rejected if r.index is not None}
     if len(rejected) != len(parsed.rejected):  # a rejection of the batch as a whole
         reasons = "; ".join(r.reason for r in parsed.rejected if r.index is None)
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_ENTITY, detail=reasons)
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, detail=reasons)
     # The parser keeps the valid changes in their order: they fill the indices not rejected.
     valid_indices = [i for i in range(len(body.changes)) if i not in rejected]
     stored = (
