@@ -12,11 +12,16 @@ from pydantic import BaseModel, ConfigDict, Field
 from controller.api.deps import Admin, ControllerDep
 from controller.state.audit_repo import append_audit
 from controller.state.database import transaction
-from controller.state.tokens_repo import ApiToken, Role, create_token, list_tokens, revoke_token
+from controller.state.tokens_repo import (
+    NAME_PATTERN,
+    ApiToken,
+    Role,
+    create_token,
+    list_tokens,
+    revoke_token,
+)
 
 router = APIRouter(prefix="/tokens", tags=["tokens"])
-
-NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._@-]{0,63}$"
 
 
 class NewToken(BaseModel):

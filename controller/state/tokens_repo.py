@@ -24,6 +24,7 @@ from controller.errors import ControllerError
 from controller.state.database import transaction
 
 TOKEN_BYTES = 32
+NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._@-]{0,63}$"  # the audit log's actor
 
 
 class Role(StrEnum):
