@@ -195,15 +195,8 @@ def _open_csv(path: Path, text: str) -> ImportSource:
         reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
         next(reader)
         line = reader.line_num
-        while True:
-            try:
-                cells = next(reader, None)
-            except csv.Error as exc:
-                # only an unterminated quote at the very end gets here; the count pass saw it
-                yield Rejection(line + 1, f"(row): not CSV: {exc}", None)
-                return
-            if cells is None:
-                return
+        # the same text and dialect as the counting pass, which raised any csv.Error already
+        for cells in reader:
             start, line = line + 1, reader.line_num
             if any(c.strip() for c in cells):
                 yield _csv_row(start, columns, cells, decimal_comma=delimiter != ",")
@@ -233,13 +226,21 @@ def _check_header(path: Path, header: list[str]) -> list[str]:
 
 
 def _csv_row(line: int, columns: list[str], cells: list[str], *, decimal_comma: bool) -> Change:
+    # a line break is never wanted in a field; most often it is a quote left open, which takes
+    # every row after it into this cell: those rows are then reported here, not silently lost
+    names = [*columns, *(f"(cell {n})" for n in range(len(columns) + 1, len(cells) + 1))]
+    broken = [name for name, v in zip(names, cells, strict=False) if "\n" in v or "\r" in v]
+    if broken:
+        reason = "; ".join(
+            f"{c}: a line break inside the cell (an unclosed quote?)" for c in broken
+        )
+        return Rejection(line, reason, dict(zip(names, cells, strict=False)))
     if len(cells) != len(columns):
-        original = {"cells": cells}
         reason = (
             f"(row): {len(cells)} cells, but the header has {len(columns)} columns"
             " (a delimiter inside an unquoted cell?)"
         )
-        return Rejection(line, reason, original)
+        return Rejection(line, reason, dict(zip(names, cells, strict=False)))
     row = {c: v.strip() for c, v in zip(columns, cells, strict=True)}
     given = {c: v for c, v in row.items() if v}  # an empty cell means "not given"
     op = given.pop("op", "upsert").lower()
@@ -249,9 +250,10 @@ def _csv_row(line: int, columns: list[str], cells: list[str], *, decimal_comma: 
         return Rejection(line, f"op: {op!r} is neither 'upsert' nor 'delete'", row)
     body: dict[str, Any] = {}
     reasons: list[tuple[str, str]] = []
-    for column, value in given.items():
-        if decimal_comma and column in _DECIMAL_COMMA_COLUMNS and _DECIMAL_COMMA.fullmatch(value):
-            value = value.replace(",", ".")  # noqa: PLW2901 - "12,50" in a ';' export
+    for column, cell in given.items():
+        value = cell
+        if decimal_comma and column in _DECIMAL_COMMA_COLUMNS and _DECIMAL_COMMA.fullmatch(cell):
+            value = cell.replace(",", ".")  # "12,50" in a ';' export
         if column in _DATE_COLUMNS and (problem := _naive_time(value)) is not None:
             reasons.append((column, problem))
             continue

@@ -107,7 +107,7 @@ def test_every_invalid_row_is_reported_and_valid_rows_kept(tmp_path):
     reasons = {r.index: r.reason for r in parsed.rejected}
     assert set(reasons) == {3, 4, 6, 8, 9, 10, 11}
     assert reasons[3].startswith("sku: ")
-    assert reasons[4].startswith("name: ")  # a line break inside a name
+    assert reasons[4] == "name: a line break inside the cell (an unclosed quote?)"
     assert reasons[6] == "price: Value error, has more than two decimals"
     assert reasons[8].startswith("gtin: ")
     assert reasons[9].startswith("stock: ")
@@ -146,6 +146,8 @@ def test_row_with_wrong_cell_count_is_rejected(tmp_path):
     [rejection] = read_import(path).rejected
     assert rejection.index == 2
     assert rejection.reason.startswith("(row): 5 cells, but the header has 4 columns")
+    assert rejection.original["(cell 5)"] == "5"
+    assert sku_of(rejection.original) == "A"
 
 
 def test_unknown_column_rejects_the_whole_file(tmp_path):
@@ -274,3 +276,14 @@ def test_examples_are_valid(name):
     parsed = read_import(EXAMPLES / name)
     assert parsed.rejected == ()
     assert len(parsed.changes) == (12 if name.endswith(".csv") else 3)
+
+
+def test_unclosed_quote_does_not_swallow_rows_silently(tmp_path):
+    """An open quote takes the following rows into one cell; that row is rejected, not stored."""
+    path = tmp_path / "items.csv"
+    path.write_text('sku;op;name;currency;price\nA;delete;"Su;TRY;5\nB;;Un;TRY;5\n')
+    parsed = read_import(path)
+    assert parsed.changes == ()
+    [rejection] = parsed.rejected
+    assert rejection.index == 2
+    assert rejection.reason.startswith("name: a line break inside the cell")
