@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import sqlite3
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -193,8 +194,10 @@ def import_items(
             tally = asyncio.run(
                 _import(source, None if dry_run else state_db, actor, chunk, progress)
             )
-    except ControllerError as exc:
-        console.print(f"[red]{exc}[/red]")
+    except (ControllerError, sqlite3.Error) as exc:
+        # each chunk is its own transaction: the ones before this stay stored, and storing the
+        # same rows again is harmless, so the way out is to fix the cause and run it again
+        console.print(f"[red]import stopped: {exc}[/red]")
         raise typer.Exit(1) from exc
     out = Console(soft_wrap=True)
     out.print(_summary(tally, dry_run=dry_run))
