@@ -25,7 +25,7 @@ async def test_device_filters(api: Api) -> None:
     """Each filter selects exactly the devices with that problem; total counts past the page."""
     await _fleet(api)
 
-    async def ids(**params: object) -> list[str]:
+    async def ids(**params: str) -> list[str]:
         answer = await api.client.get("/api/v1/devices", params=params, headers=api.as_("viewer"))
         assert answer.status_code == 200
         return [d["device_id"] for d in answer.json()["devices"]]
