@@ -10,8 +10,10 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
+from controller.import_cli import import_items
 from controller.local_broker import LocalBroker
 from controller.render_cli import render
+from controller.serve_cli import serve
 from device_sim.behaviour import Behaviour
 from device_sim.cli import read_secret, sim
 from device_sim.store import StoreSpec, build_store
@@ -19,6 +21,8 @@ from device_sim.store import StoreSpec, build_store
 app = typer.Typer(no_args_is_help=True, help="omnishelf: e-paper shelf labels and in-store IoT")
 app.command()(sim)
 app.command()(render)
+app.command()(serve)
+app.command("import")(import_items)
 console = Console(stderr=True)
 
 

@@ -1,0 +1,64 @@
+"""`omnishelf serve`: the store controller, configured from the environment, .env or a file."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from typing import Annotated
+
+import typer
+from pydantic import ValidationError
+from rich.console import Console
+from rich.logging import RichHandler
+
+from controller.errors import ControllerError
+from controller.service import running_controller
+from controller.settings import Settings
+
+console = Console(stderr=True)
+
+
+def serve(
+    api: Annotated[bool, typer.Option(help="serve the REST API and console too")] = True,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False,
+) -> None:
+    """Run the store controller: catalog feed, rendering, pushes to labels, the REST API.
+
+    Settings come from OMNISHELF_* variables or a .env file (see controller/settings.py); the
+    store secret from OMNISHELF_STORE_SECRET or OMNISHELF_STORE_SECRET_FILE.
+    """
+    logging.basicConfig(
+        level=logging.DEBUG if verbose else logging.INFO,
+        format="%(name)s: %(message)s",
+        handlers=[RichHandler(console=console, show_path=False)],
+    )
+    try:
+        settings = Settings()
+        settings.secret()
+    except ValidationError as exc:
+        console.print(f"[red]invalid settings:[/]\n{exc}")
+        raise typer.Exit(2) from exc
+    except ControllerError as exc:
+        console.print(f"[red]{exc}[/]")
+        raise typer.Exit(2) from exc
+    if api:
+        import uvicorn  # noqa: PLC0415 - only the API needs it
+
+        from controller.api.app import create_app  # noqa: PLC0415
+
+        uvicorn.run(
+            create_app(settings),
+            host=settings.http_host,
+            port=settings.http_port,
+            log_level="info" if verbose else "warning",
+        )
+        return
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(_headless(settings))
+
+
+async def _headless(settings: Settings) -> None:
+    async with running_controller(settings) as controller:
+        console.print(f"controller for store {controller.store} running; Ctrl-C stops")
+        await asyncio.Event().wait()

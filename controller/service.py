@@ -1,0 +1,45 @@
+"""A controller running in the background of the caller: `omnishelf serve`, the API's lifespan,
+the demo and the tests all start it this way."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+
+from controller.runtime import Controller
+from controller.settings import Settings
+from controller.state.database import open_database
+from label_renderer.batch import BatchRenderer
+
+READY_TIMEOUT_S = 30.0
+
+
+@contextlib.asynccontextmanager
+async def running_controller(
+    settings: Settings, *, workers: int | None = None
+) -> AsyncIterator[Controller]:
+    """Open the state database and the renderer, run the controller until the block ends.
+
+    Yields once both MQTT sessions are connected. A crash of the controller's tasks cancels the
+    block's task (the TaskGroup's exception is raised from here).
+    """
+    async with open_database(settings.state_db) as conn:
+        with BatchRenderer(workers or settings.render_workers) as renderer:
+            controller = Controller(settings, conn, renderer)
+            async with asyncio.TaskGroup() as tasks:
+                run = tasks.create_task(controller.run(), name="controller")
+                ready = asyncio.ensure_future(controller.ready.wait())
+                done, _ = await asyncio.wait(
+                    {run, ready}, timeout=READY_TIMEOUT_S, return_when=asyncio.FIRST_COMPLETED
+                )
+                if ready not in done:
+                    ready.cancel()
+                    run.cancel()
+                    if run in done:
+                        run.result()  # the controller failed: raise why
+                    raise TimeoutError(f"controller not connected to {settings.broker_url}")
+                try:
+                    yield controller
+                finally:
+                    run.cancel()

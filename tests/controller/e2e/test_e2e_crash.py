@@ -1,0 +1,199 @@
+"""The controller killed with SIGKILL in the middle of a 1,000-label reprice, then restarted."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections import defaultdict
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from controller.catalog.feed import Upsert
+from controller.catalog.items import CatalogItem
+from controller.local_broker import LocalBroker
+from controller.pipeline.ingest import apply_changes
+from controller.state.database import open_database
+from controller.state.devices_repo import bind
+from controller.state.fleet_repo import BirthFacts, record_birth
+from controller.state.labels_repo import label_state
+from device_sim.behaviour import Behaviour
+from firmware_protocol.messages import NO_HASH
+from tests.support.running import running
+from tests.support.store_kit import Store, fresh_planes, item, store_with_labels
+
+LABELS = 1000
+ITEMS = 100
+pytestmark = pytest.mark.timeout(300)
+
+
+def _controller(broker: LocalBroker, store: str, db: Path, log: Path) -> subprocess.Popen[bytes]:
+    env = {
+        **os.environ,
+        "OMNISHELF_STORE_ID": store,
+        "OMNISHELF_BROKER_URL": broker.url,
+        "OMNISHELF_STORE_SECRET": broker.store_secret,
+        "OMNISHELF_STATE_DB": str(db),
+        "OMNISHELF_ADOPT": '["lbl-*"]',
+        "OMNISHELF_RENDER_WORKERS": "2",
+        "OMNISHELF_PUBLIC_URL": "https://shop.example",
+    }
+    omnishelf = Path(sys.executable).parent / "omnishelf"
+    with log.open("ab") as out:  # the child keeps its own copy of the descriptor
+        return subprocess.Popen(  # noqa: S603 - our own entry point
+            [str(omnishelf), "serve", "--no-api"],
+            env=env,
+            cwd=db.parent,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+
+
+async def _prepare(rig: Store) -> dict[str, str]:
+    """Items and adopted, linked labels in the state database before the controller starts."""
+    now = datetime.now(UTC)
+    plan = {label: f"SKU-{i % ITEMS:03d}" for i, label in enumerate(rig.labels)}
+    async with open_database(rig.db) as conn:
+        changes = [
+            Upsert(CatalogItem.model_validate(item(f"SKU-{n:03d}", f"{10 + n}.00", version=1)))
+            for n in range(ITEMS)
+        ]
+        await apply_changes(conn, changes, actor="test", at=now)
+        for label, sku in plan.items():
+            sim_label = rig.sim.label(label)
+            facts = BirthFacts(
+                rig.sim.gateway_of(label).gateway_id, int(sim_label.model.id), 0, "1.0.0",
+                3000, 4096, 2, 0,
+            )
+            await record_birth(conn, label, facts, now, adopt=True)
+            await bind(conn, label, sku, template=None, page=1, at=now, actor="test")
+    return plan
+
+
+async def _versions(db: Path, wanted: dict[str, int], within_s: float = 60) -> None:
+    """Wait until the restarted controller stored the batch HQ published while it was dead."""
+    async with open_database(db) as conn:
+        deadline = time.monotonic() + within_s
+        while time.monotonic() < deadline:
+            async with conn.execute("SELECT sku, version FROM items") as cursor:
+                stored = {row[0]: row[1] for row in await cursor.fetchall()}
+            if all(stored.get(sku) == version for sku, version in wanted.items()):
+                return
+            await asyncio.sleep(0.1)
+    raise AssertionError("the batch published while the controller was dead was not stored")
+
+
+class ShelfWatch:
+    """Everything each label displayed, in order, sampled every few milliseconds."""
+
+    def __init__(self, rig: Store) -> None:
+        self.rig = rig
+        self.seen: dict[str, list[tuple[int, bytes]]] = defaultdict(list)
+
+    async def run(self) -> None:
+        while True:
+            self.sample()
+            await asyncio.sleep(0.005)
+
+    def sample(self) -> None:
+        for label in self.rig.sim.labels():
+            shown = (label.revision, label.displayed_hash)
+            history = self.seen[label.device_id]
+            if not history or history[-1] != shown:
+                history.append(shown)
+
+
+async def _converged(rig: Store, db: Path, within_s: float) -> None:
+    async with open_database(db) as conn:
+        deadline = time.monotonic() + within_s
+        while time.monotonic() < deadline:
+            behind = 0
+            for label in rig.labels:
+                state = await label_state(conn, label)
+                shown = rig.sim.label(label).displayed_hash
+                if state is None or state.desired_hash is None or state.desired_hash != shown:
+                    behind += 1
+            async with conn.execute(
+                "SELECT (SELECT COUNT(*) FROM render_queue) + (SELECT COUNT(*) FROM outbox)"
+            ) as cursor:
+                row = await cursor.fetchone()
+            pending = row[0] if row else 0
+            if behind == 0 and pending == 0:
+                return
+            await asyncio.sleep(0.2)
+    raise AssertionError(f"{behind} labels behind, {pending} pending after {within_s} s")
+
+
+async def test_sigkill_mid_batch_then_restart_converges_without_loss_or_regression(
+    broker: LocalBroker, store_id: str, tmp_path: Path
+):
+    """Killed mid-reprice, restarted: every label converges to the latest prices (including a
+    batch published while it was dead), and no label ever went back to older content."""
+    behaviour = Behaviour.instant()
+    log = tmp_path / "controller.log"
+    async with store_with_labels(
+        broker, store_id, tmp_path, labels=LABELS, models=(), behaviour=behaviour,
+        access_points=10, with_controller=False,
+    ) as rig:
+        await _prepare(rig)
+        process = _controller(broker, store_id, rig.db, log)
+        try:
+            t0 = time.monotonic()
+            await _converged(rig, rig.db, within_s=120)
+            print(f"initial convergence {time.monotonic() - t0:.1f} s")
+            first = {label.device_id: label.displayed_hash for label in rig.sim.labels()}
+            assert NO_HASH not in first.values()
+            watch = ShelfWatch(rig)
+            async with running(watch.run()):
+                changes = [
+                    {"op": "upsert", "item": item(f"SKU-{n:03d}", f"{20 + n}.50", version=2)}
+                    for n in range(ITEMS)
+                ]
+                await rig.publish("batch", {"batch_id": "reprice-1", "changes": changes})
+
+                def repriced() -> int:
+                    return sum(
+                        1 for lb in rig.sim.labels() if lb.displayed_hash != first[lb.device_id]
+                    )
+
+                deadline = time.monotonic() + 60
+                while repriced() < LABELS // 20 and time.monotonic() < deadline:
+                    await asyncio.sleep(0.002)
+                process.send_signal(signal.SIGKILL)
+                process.wait()
+                at_kill = repriced()
+                assert LABELS // 20 <= at_kill < LABELS, f"killed with {at_kill} labels repriced"
+
+                # While it is dead, HQ reprices half the items again.
+                again = [
+                    {"op": "upsert", "item": item(f"SKU-{n:03d}", f"{30 + n}.90", version=3)}
+                    for n in range(0, ITEMS, 2)
+                ]
+                await rig.publish("batch", {"batch_id": "reprice-2", "changes": again})
+                await asyncio.sleep(0.5)
+                process = _controller(broker, store_id, rig.db, log)
+                await _versions(rig.db, {f"SKU-{n:03d}": 3 for n in range(0, ITEMS, 2)})
+                t0 = time.monotonic()
+                await _converged(rig, rig.db, within_s=120)
+                print(f"after restart {time.monotonic() - t0:.1f} s; killed at {at_kill}")
+                watch.sample()
+        finally:
+            process.send_signal(signal.SIGKILL)
+            process.wait()
+
+        async with open_database(rig.db) as conn:
+            now = datetime.now(UTC)
+            for label in rig.sim.labels():
+                expected = await fresh_planes(conn, store_id, label.device_id, now)
+                assert label.planes() == expected, label.device_id
+        for device_id, history in watch.seen.items():
+            revisions = [revision for revision, _ in history]
+            assert revisions == sorted(revisions), (device_id, revisions)
+            hashes = [content for _, content in history]
+            if first[device_id] in hashes[1:]:
+                pytest.fail(f"{device_id} showed its pre-reprice image again: {history}")
