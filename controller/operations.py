@@ -236,4 +236,3 @@ class StaffOperations:
                 target=f"label:{device_id}",
                 detail=detail,
             )
-

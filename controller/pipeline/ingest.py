@@ -39,9 +39,7 @@ def next_boundary(item: CatalogItem, after: datetime) -> datetime | None:
     return min(times) if times else None
 
 
-async def set_next_boundary(
-    conn: aiosqlite.Connection, item: CatalogItem, after: datetime
-) -> None:
+async def set_next_boundary(conn: aiosqlite.Connection, item: CatalogItem, after: datetime) -> None:
     """Stored in UTC so that the scheduler can compare the ISO strings."""
     boundary = next_boundary(item, after)
     await conn.execute(

@@ -82,9 +82,7 @@ async def take(conn: aiosqlite.Connection, limit: int) -> list[QueuedRender]:
         (limit,),
     ) as cursor:
         rows = await cursor.fetchall()
-    return [
-        QueuedRender(r[0], Priority(r[1]), bool(r[2]), r[3], r[4]) for r in rows
-    ]
+    return [QueuedRender(r[0], Priority(r[1]), bool(r[2]), r[3], r[4]) for r in rows]
 
 
 async def done(conn: aiosqlite.Connection, rendered: Iterable[QueuedRender]) -> None:
