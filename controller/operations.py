@@ -80,6 +80,7 @@ class StaffOperations:
         template: str | None = None,
         page: int = 1,
         location: str | None = None,
+        action: str = "label.link",
     ) -> Binding:
         model_id = await self._label(device_id)
         if await get_item(self.conn, sku) is None:
@@ -105,7 +106,7 @@ class StaffOperations:
                 self.conn,
                 at=now,
                 actor=actor,
-                action="label.link",
+                action=action,
                 target=f"label:{device_id}",
                 detail={"sku": sku, "template": template, "page": page, "location": location},
             )
@@ -116,6 +117,7 @@ class StaffOperations:
         return binding
 
     async def unlink(self, device_id: str, *, actor: str) -> None:
+        """Unlink the label; it is blanked, so that it never shows a price nobody maintains."""
         now = self.clock()
         async with transaction(self.conn):
             if not await unbind(self.conn, device_id):
@@ -123,6 +125,10 @@ class StaffOperations:
             await append_audit(
                 self.conn, at=now, actor=actor, action="label.unlink", target=f"label:{device_id}"
             )
+            await enqueue_labels(
+                self.conn, [device_id], priority=Priority.STAFF, reason=f"unlink ({actor})", at=now
+            )
+        self.on_work()
 
     async def switch_page(self, device_id: str, page: int, *, actor: str) -> Binding:
         """Show another page of the label's template (rendered and confirmed like any image)."""
@@ -130,7 +136,12 @@ class StaffOperations:
         if current is None:
             raise NotFound(f"label {device_id!r} is not linked")
         return await self.link(
-            device_id, current.sku, actor=actor, template=current.template, page=page
+            device_id,
+            current.sku,
+            actor=actor,
+            template=current.template,
+            page=page,
+            action="label.page",
         )
 
     async def relabel(self, target: RelabelTarget, *, actor: str) -> int:

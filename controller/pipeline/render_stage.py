@@ -8,7 +8,8 @@ staff forced a relabel), records the prices now applied (the Omnibus history), a
 rows it rendered. A crash anywhere before that commit leaves the rows queued: they render again.
 
 A label that cannot be rendered (its item deleted, a price that does not fit its template) gets a
-problem report and keeps its current image; it is never blanked.
+problem report and keeps its current image. An unlinked label is blanked (all white): a price
+nobody maintains any more must not stay on the shelf.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ from controller.state.fleet_repo import set_problem
 from controller.state.labels_repo import plan_push
 from controller.state.render_queue import QueuedRender
 from firmware_protocol.models import ModelId, model
+from firmware_protocol.planes import content_hash
 from label_renderer.batch import BatchRenderer, RenderedPlanes, RenderJob
 from label_renderer.content import LabelContent
 
@@ -73,8 +75,9 @@ class RenderStage:
         if not queued:
             return None
         now = self.clock()
-        jobs, contents, problems = await self._jobs(queued, now)
+        jobs, contents, problems, blanks = await self._jobs(queued, now)
         results = await asyncio.to_thread(self.renderer.render, jobs) if jobs else []
+        results += blanks
         by_key = {r.key: r for r in results}
         planned = 0
         async with transaction(self.conn):
@@ -113,17 +116,22 @@ class RenderStage:
 
     async def _jobs(
         self, queued: list[QueuedRender], now: datetime
-    ) -> tuple[list[RenderJob], dict[str, LabelContent], dict[str, str]]:
-        """A job per renderable label, the content of each item, and why others cannot render."""
+    ) -> tuple[list[RenderJob], dict[str, LabelContent], dict[str, str], list[RenderedPlanes]]:
+        """A job per renderable label, the content of each item, why others cannot render, and
+        blank images for unlinked labels."""
         jobs: list[RenderJob] = []
         contents: dict[str, LabelContent] = {}
         missing: set[str] = set()
         problems: dict[str, str] = {}
+        blanks: list[RenderedPlanes] = []
         for entry in queued:
             binding = await binding_of(self.conn, entry.device_id)
             label = await device(self.conn, entry.device_id)
-            if binding is None or label is None or not label.adopted:
-                continue  # unlinked or not ours (any more): nothing to show
+            if label is None or not label.adopted:
+                continue  # not ours (any more): nothing to show
+            if binding is None:
+                blanks.append(_blank(entry.device_id, label.model))
+                continue
             if binding.sku not in contents and binding.sku not in missing:
                 item = await get_item(self.conn, binding.sku)
                 if item is None:
@@ -143,4 +151,10 @@ class RenderStage:
             jobs.append(
                 RenderJob(entry.device_id, content, model_name, binding.template, binding.page)
             )
-        return jobs, contents, problems
+        return jobs, contents, problems, blanks
+
+
+def _blank(device_id: str, model_id: int) -> RenderedPlanes:
+    panel = model(ModelId(model_id))
+    planes = bytes(panel.frame_size)  # palette index 0, white, everywhere
+    return RenderedPlanes(device_id, panel.name, None, 1, planes, content_hash(planes))
