@@ -1,0 +1,80 @@
+"""The render queue and the device health records in a real SQLite file."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from controller.state import render_queue
+from controller.state.database import open_database
+from controller.state.fleet_repo import (
+    BirthFacts,
+    DeviceFilter,
+    list_devices,
+    record_birth,
+    record_death,
+    record_telemetry,
+    set_problem,
+)
+from controller.state.labels_repo import Priority
+
+T0 = datetime(2026, 11, 22, 9, tzinfo=UTC)
+
+
+def _facts(session: int, gateway: str = "ap-1") -> BirthFacts:
+    return BirthFacts(gateway, 0x0102, session, "1.0.0", 3000, 4096, 2, 40)
+
+
+async def test_render_queue_orders_by_priority_and_keeps_a_newer_enqueue(tmp_path):
+    """Staff work comes first; a row enqueued again while rendering survives `done`."""
+    async with open_database(tmp_path / "s.db") as db:
+        await render_queue.enqueue_labels(db, ["a", "b"], priority=Priority.BULK, reason="r", at=T0)
+        later = T0 + timedelta(seconds=1)
+        await render_queue.enqueue_labels(db, ["c"], priority=Priority.STAFF, reason="s", at=later)
+        taken = await render_queue.take(db, 10)
+        assert [q.device_id for q in taken] == ["c", "a", "b"]
+        await render_queue.enqueue_labels(db, ["a"], priority=Priority.BULK, reason="r2", at=later)
+        await render_queue.done(db, taken)
+        left = await render_queue.take(db, 10)
+    assert [(q.device_id, q.reason) for q in left] == [("a", "r2")]
+
+
+async def test_enqueue_keeps_the_most_urgent_priority_and_any_force(tmp_path):
+    """A bulk enqueue after a forced staff one neither demotes nor unforces it."""
+    async with open_database(tmp_path / "s.db") as db:
+        await render_queue.enqueue_labels(
+            db, ["a"], priority=Priority.STAFF, reason="relabel", at=T0, force=True
+        )
+        await render_queue.enqueue_labels(db, ["a"], priority=Priority.BULK, reason="bulk", at=T0)
+        (queued,) = await render_queue.take(db, 10)
+    assert (queued.priority, queued.force) == (Priority.STAFF, True)
+
+
+async def test_a_late_death_of_an_older_session_does_not_mark_the_device_offline(tmp_path):
+    """Births and deaths are ordered by session (PROTOCOL.md §4.6)."""
+    async with open_database(tmp_path / "s.db") as db:
+        await record_birth(db, "l1", _facts(1), T0, adopt=True)
+        await record_birth(db, "l1", _facts(2), T0, adopt=False)
+        assert not await record_death(db, "l1", 1, T0)
+        (online,) = await list_devices(db, DeviceFilter(offline=False))
+        assert (online.session, online.adopted) == (2, True)  # adoption is kept
+        assert await record_death(db, "l1", 2, T0)
+        assert [d.device_id for d in await list_devices(db, DeviceFilter(offline=True))] == ["l1"]
+
+
+async def test_health_filters(tmp_path):
+    """Low battery, weak signal and failed devices are listed by their filters."""
+    async with open_database(tmp_path / "s.db") as db:
+        for name in ("ok", "weak", "low", "failed"):
+            await record_birth(db, name, _facts(1), T0, adopt=True)
+        await record_telemetry(db, "ok", battery_mv=2900, rssi=-60, at=T0)
+        await record_telemetry(db, "weak", battery_mv=2900, rssi=-92, at=T0)
+        await record_telemetry(db, "low", battery_mv=2300, rssi=-60, at=T0)
+        await set_problem(db, "failed", "panel refresh failed", T0)
+
+        async def names(**filters: bool) -> list[str]:
+            return [d.device_id for d in await list_devices(db, DeviceFilter(**filters))]
+
+        assert await names(weak_signal=True) == ["weak"]
+        assert await names(low_battery=True) == ["low"]
+        assert await names(failed=True) == ["failed"]
+        assert "failed" not in await names(failed=False)
