@@ -34,7 +34,7 @@ from controller.state.fleet_repo import (
     record_telemetry,
     seen,
 )
-from controller.state.labels_repo import Priority, label_state, record_report, retry_now
+from controller.state.labels_repo import Priority, ensure_push, label_state, record_report
 from controller.state.render_queue import enqueue_labels
 from firmware_protocol.codec import encode
 from firmware_protocol.messages import (
@@ -98,7 +98,12 @@ class Fleet:
             return
         self.push.transfers.forget(address.device)  # a new session has no transfer in RAM
         await record_report(
-            self.conn, address.device, birth.displayed_revision, birth.displayed_hash, now
+            self.conn,
+            address.device,
+            birth.displayed_revision,
+            birth.displayed_hash,
+            now,
+            authoritative=True,
         )
         await self.catch_up(address.device, birth, now)
 
@@ -111,7 +116,7 @@ class Fleet:
                 self.conn, [device_id], priority=Priority.SINGLE, reason="birth", at=now
             )
         elif state.desired_hash != birth.displayed_hash:
-            await retry_now(self.conn, device_id, now)
+            await ensure_push(self.conn, device_id, now)
         self.on_work()
 
     async def on_death(self, address: DeviceAddress, death: Death) -> None:

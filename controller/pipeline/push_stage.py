@@ -32,9 +32,9 @@ from controller.state.fleet_repo import set_problem
 from controller.state.labels_repo import (
     desired_image,
     due_pushes,
+    ensure_push,
     push_attempted,
     record_report,
-    retry_now,
 )
 from controller.transfers import ImageTransfers, Outcome
 from firmware_protocol.codec import encode
@@ -163,6 +163,8 @@ class PushStage:
             return
         if answer.outcome is Outcome.IGNORED:
             if self.transfers.in_flight(address.device) is None:
-                await retry_now(self.conn, address.device, self.clock())
+                # An offer this process does not know (it restarted, or the label lost the
+                # image it had confirmed): offer the desired image again.
+                await ensure_push(self.conn, address.device, self.clock())
             return
         await self.outgoing.put([(address, m) for m in answer.messages])

@@ -109,9 +109,20 @@ async def plan_push(
 
 
 async def record_report(
-    conn: aiosqlite.Connection, device_id: str, revision: int, content_hash: bytes, at: datetime
+    conn: aiosqlite.Connection,
+    device_id: str,
+    revision: int,
+    content_hash: bytes,
+    at: datetime,
+    *,
+    authoritative: bool = False,
 ) -> bool:
-    """A label reported what it shows; False when the report is older than one already seen."""
+    """A label reported what it shows; False when the report is older than one already seen.
+
+    `authoritative`: the label's Birth, what it shows right after (re)starting. It is recorded
+    even if older than a report seen before: a label that lost its image (a replaced unit, a
+    flash failure) must not stay "confirmed" in the price-accuracy audit.
+    """
     async with transaction(conn):
         async with conn.execute(
             "SELECT reported_revision, desired_revision, desired_hash FROM label_state"
@@ -119,7 +130,7 @@ async def record_report(
             (device_id,),
         ) as cursor:
             row = await cursor.fetchone()
-        if row is not None and revision < row["reported_revision"]:
+        if row is not None and revision < row["reported_revision"] and not authoritative:
             return False
         await conn.execute(
             "INSERT INTO label_state (device_id, reported_revision, reported_hash, reported_at)"
@@ -207,6 +218,22 @@ async def retry_now(conn: aiosqlite.Connection, device_id: str, at: datetime) ->
         cursor = await conn.execute(
             "UPDATE outbox SET next_attempt_at = ? WHERE device_id = ? AND next_attempt_at > ?",
             (at.isoformat(), device_id, at.isoformat()),
+        )
+    return cursor.rowcount > 0
+
+
+async def ensure_push(conn: aiosqlite.Connection, device_id: str, at: datetime) -> bool:
+    """Make the label's desired image due for a push now, queueing it again if it was settled
+    (the label lost it); False when it has no desired image or reports showing it."""
+    now = at.isoformat()
+    async with transaction(conn):
+        cursor = await conn.execute(
+            "INSERT INTO outbox (device_id, revision, priority, reason, enqueued_at, attempts,"
+            " next_attempt_at) SELECT device_id, desired_revision, ?, 'catch-up', ?, 0, ?"
+            " FROM label_state WHERE device_id = ? AND desired_planes IS NOT NULL"
+            " AND (reported_hash IS NULL OR reported_hash != desired_hash)"
+            " ON CONFLICT (device_id) DO UPDATE SET next_attempt_at = excluded.next_attempt_at",
+            (int(Priority.SINGLE), now, now, device_id),
         )
     return cursor.rowcount > 0
 

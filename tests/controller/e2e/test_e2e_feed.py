@@ -10,7 +10,7 @@ from controller.state.catalog_repo import get_item
 from controller.state.devices_repo import device
 from controller.state.labels_repo import label_state, unconfirmed_labels
 from device_sim.gateway import Gateway, Outgoing
-from firmware_protocol.messages import Telemetry
+from firmware_protocol.messages import NO_HASH, Telemetry
 from firmware_protocol.models import ModelId
 from tests.support.store_kit import Store, item, store_with_labels
 
@@ -172,3 +172,34 @@ async def test_unlinked_label_is_blanked_and_leaves_the_price_audit(
 
         await rig.wait_until(blank, what="the blank image")
         await rig.wait_until(audit_clean, what="the report confirming the blank image")
+
+
+async def test_a_label_that_lost_its_image_is_caught_up_at_its_birth(
+    broker: LocalBroker, store_id: str, tmp_path
+):
+    """A label that boots blank (a replaced unit) is no longer counted as confirmed and gets
+    its desired image again."""
+    async with store_with_labels(broker, store_id, tmp_path, labels=1) as rig:
+        await rig.publish_item(item("TR-L", "2.20"))
+        await _receipts(rig, 1)
+        label = rig.labels[0]
+        await rig.ctl.operations.link(label, "TR-L", actor="test")
+        await rig.converged()
+        desired = rig.sim.label(label).displayed_hash
+        state = await label_state(rig.ctl.conn, label)
+        assert state is not None
+
+        def replaced(gateway: Gateway, now: float) -> list[Outgoing]:
+            unit = rig.sim.label(label)
+            unit.images.clear()
+            unit.revision, unit.displayed_hash = 0, NO_HASH
+            return [Outgoing(label, m) for m in unit.boot(now)]
+
+        rig.sim.act(label, replaced)
+        await rig.wait_until(lambda: _shows(rig, label, desired), what="the image again")
+        assert rig.sim.label(label).revision == state.desired_revision
+        assert rig.sim.label(label).planes() == await rig.fresh_planes(label)
+
+
+async def _shows(rig: Store, label: str, content: bytes) -> bool:
+    return rig.sim.label(label).displayed_hash == content
