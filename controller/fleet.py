@@ -78,7 +78,9 @@ class Fleet:
     def adoptable(self, device_id: str) -> bool:
         return any(fnmatch.fnmatchcase(device_id, p) for p in self.adopt_patterns)
 
-    async def on_birth(self, address: DeviceAddress, birth: Birth) -> None:
+    async def on_birth(
+        self, address: DeviceAddress, birth: Birth, *, replayed: bool = False
+    ) -> None:
         now = self.clock()
         facts = BirthFacts(
             gateway_id=address.gateway,
@@ -91,7 +93,12 @@ class Fleet:
             checkin_s=birth.checkin_s,
         )
         registered = await record_birth(
-            self.conn, address.device, facts, now, adopt=self.adoptable(address.device)
+            self.conn,
+            address.device,
+            facts,
+            now,
+            adopt=self.adoptable(address.device),
+            replayed=replayed,
         )
         self._telemetry_seq.pop(address.device, None)
         if registered is None or not registered.adopted or birth.model.kind is not DeviceKind.LABEL:

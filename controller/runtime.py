@@ -195,6 +195,9 @@ class Controller:
         if parsed.direction is not Direction.UP or delivery.channel is not parsed.channel:
             log.warning("dropped %s on channel %s", type(msg).__name__, parsed.channel)
             return
+        if isinstance(msg, Birth):
+            await self.fleet.on_birth(parsed.address, msg, replayed=incoming.retain)
+            return
         route = self._routes.get(type(msg))
         if route is None:
             await self.fleet.on_other(parsed.address)
@@ -204,7 +207,6 @@ class Controller:
     @property
     def _routes(self) -> dict[type[Message], Callable[[Any, Any], Awaitable[Any]]]:
         return {
-            Birth: self.fleet.on_birth,
             Death: self.fleet.on_death,
             Telemetry: self.fleet.on_telemetry,
             Reported: self._on_reported,

@@ -3,7 +3,12 @@ filter (offline, low battery, failed, weak signal).
 
 Sessions order a device's births and deaths (PROTOCOL.md §4.6): a Death for an older session
 than the latest Birth is stale (the broker delivered the old connection's Will late) and does
-not mark the device offline.
+not mark the device offline. A live Birth is always taken, even with a lower session than the
+one stored: MQTT delivers one client's messages in order, so a lower session means the device
+restarted its counter (a replaced or factory-reset unit), and ignoring it would leave the
+device unmanaged for good. A retained Birth replayed at subscribe time is taken only if it is
+not older: a label that moved to another access point leaves its old Birth retained under the
+old one, and the broker replays both in no particular order.
 """
 
 from __future__ import annotations
@@ -34,16 +39,24 @@ class BirthFacts:
 
 
 async def record_birth(
-    conn: aiosqlite.Connection, device_id: str, facts: BirthFacts, at: datetime, *, adopt: bool
+    conn: aiosqlite.Connection,
+    device_id: str,
+    facts: BirthFacts,
+    at: datetime,
+    *,
+    adopt: bool,
+    replayed: bool = False,
 ) -> Device | None:
-    """The device is online in `facts.session`; None if the birth is older than one seen."""
+    """The device is online in `facts.session`; None for a replayed Birth older than the one
+    stored."""
     async with transaction(conn):
-        async with conn.execute(
-            "SELECT session, gateway_id FROM devices WHERE device_id = ?", (device_id,)
-        ) as cursor:
-            row = await cursor.fetchone()
-        if row is not None and facts.session < row["session"] and facts.gateway_id == row[1]:
-            return None
+        if replayed:
+            async with conn.execute(
+                "SELECT session FROM devices WHERE device_id = ?", (device_id,)
+            ) as cursor:
+                row = await cursor.fetchone()
+            if row is not None and facts.session < row["session"]:
+                return None
         await conn.execute(
             "INSERT INTO devices (device_id, model, gateway_id, adopted, firmware, session,"
             " online, battery_mv, last_seen, max_packet, pages, checkin_s)"
@@ -99,7 +112,8 @@ async def record_telemetry(
 async def seen(conn: aiosqlite.Connection, device_id: str, at: datetime) -> bool:
     async with transaction(conn):
         cursor = await conn.execute(
-            "UPDATE devices SET last_seen = ? WHERE device_id = ?", (at.isoformat(), device_id)
+            "UPDATE devices SET last_seen = ?, online = 1 WHERE device_id = ?",
+            (at.isoformat(), device_id),
         )
     return cursor.rowcount > 0
 

@@ -78,3 +78,16 @@ async def test_health_filters(tmp_path):
         assert await names(low_battery=True) == ["low"]
         assert await names(failed=True) == ["failed"]
         assert "failed" not in await names(failed=False)
+
+
+async def test_a_live_birth_with_a_lower_session_is_taken_a_replayed_one_is_not(tmp_path):
+    """A reset unit restarts its session counter and is still managed; an old retained Birth
+    replayed at subscribe time does not move the device back to its old gateway."""
+    async with open_database(tmp_path / "s.db") as db:
+        await record_birth(db, "l1", _facts(5, "ap-1"), T0, adopt=True)
+        assert (
+            await record_birth(db, "l1", _facts(3, "ap-2"), T0, adopt=False, replayed=True) is None
+        )
+        reset = await record_birth(db, "l1", _facts(1, "ap-2"), T0, adopt=False)
+    assert reset is not None
+    assert (reset.session, reset.gateway_id, reset.adopted) == (1, "ap-2", True)
