@@ -115,6 +115,8 @@ class PushStage:
             )
             await self.outgoing.put([(address, m) for m in messages])
             sent += 1
+        if sent or offline:
+            log.info("offered %d images, %d labels offline", sent, offline)
         return PushRound(sent, offline)
 
     async def send_forever(self) -> None:

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -75,8 +76,11 @@ class RenderStage:
         if not queued:
             return None
         now = self.clock()
+        started = time.perf_counter()
         jobs, contents, problems, blanks = await self._jobs(queued, now)
+        prepared = time.perf_counter()
         results = await asyncio.to_thread(self.renderer.render, jobs) if jobs else []
+        rendered = time.perf_counter()
         results += blanks
         by_key = {r.key: r for r in results}
         planned = 0
@@ -97,6 +101,16 @@ class RenderStage:
                 log.warning("%s: %s", device_id, problem)
                 await set_problem(self.conn, device_id, problem, now)
             await render_queue.done(self.conn, queued)
+        log.info(
+            "rendered %d labels (%d new images, %d problems): %.0f ms reading, %.0f ms"
+            " rendering, %.0f ms planning",
+            len(results),
+            planned,
+            len(problems),
+            1000 * (prepared - started),
+            1000 * (rendered - prepared),
+            1000 * (time.perf_counter() - rendered),
+        )
         return RoundResult(len(results), planned, len(problems))
 
     async def _plan(self, entry: QueuedRender, result: RenderedPlanes, now: datetime) -> int:

@@ -118,12 +118,13 @@ class Store:
         await self.wait_until(all_known, what="every label's birth")
 
     async def unconverged(self, device_ids: Iterable[str]) -> list[str]:
-        """Labels that do not show their desired image (or have none yet)."""
+        """Labels that do not show their desired image (or have none yet), or whose report of
+        showing it the controller has not recorded yet."""
         behind = []
         for device_id in device_ids:
             state = await label_state(self.ctl.conn, device_id)
             shown = self.sim.label(device_id).displayed_hash
-            if state is None or state.desired_hash is None or shown != state.desired_hash:
+            if state is None or shown != state.desired_hash or not state.confirmed:
                 behind.append(device_id)
         return behind
 

@@ -83,7 +83,9 @@ async def test_price_only_change_travels_as_a_delta_and_identical_content_is_not
         await rig.wait_until(lambda: _at_least(desireds, first + 2), what="two new offers")
         await rig.converged()
         deltas = desireds[first:]
-        assert [d.encoding for d in deltas] == [Encoding.DELTA_XOR] * 2
+        assert [d.encoding for d in deltas] == [Encoding.DELTA_XOR] * 2, [
+            (d.revision, d.encoding.name) for d in desireds
+        ]
         for d in deltas:
             assert d.payload_size < d.raw_size // 10, (d.payload_size, d.raw_size)
 
