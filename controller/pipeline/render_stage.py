@@ -27,9 +27,9 @@ from controller.catalog.items import CatalogItem
 from controller.catalog.labels import StoreContext, label_content
 from controller.catalog.pricing import AppliedPrice, history_intervals
 from controller.state import render_queue
-from controller.state.catalog_repo import applied_prices, get_item, record_applied_price
+from controller.state.catalog_repo import applied_prices, current_items, record_applied_price
 from controller.state.database import transaction
-from controller.state.devices_repo import binding_of, device
+from controller.state.devices_repo import render_targets
 from controller.state.fleet_repo import set_problem
 from controller.state.labels_repo import plan_push
 from controller.state.render_queue import QueuedRender
@@ -133,37 +133,34 @@ class RenderStage:
     ) -> tuple[list[RenderJob], dict[str, LabelContent], dict[str, str], list[RenderedPlanes]]:
         """A job per renderable label, the content of each item, why others cannot render, and
         blank images for unlinked labels."""
-        jobs: list[RenderJob] = []
+        targets = await render_targets(self.conn, [q.device_id for q in queued])
+        items = await current_items(self.conn, {t.sku for t in targets.values() if t.sku})
         contents: dict[str, LabelContent] = {}
-        missing: set[str] = set()
+        for sku, item in items.items():
+            # Only a promotion's prior price needs the history (label_content's only use of it).
+            history = await _history(self.conn, item) if item.promotion_at(now) else None
+            contents[sku] = label_content(item, self.context, now, history)
+        jobs: list[RenderJob] = []
         problems: dict[str, str] = {}
         blanks: list[RenderedPlanes] = []
         for entry in queued:
-            binding = await binding_of(self.conn, entry.device_id)
-            label = await device(self.conn, entry.device_id)
-            if label is None or not label.adopted:
+            target = targets.get(entry.device_id)
+            if target is None or not target.adopted:
                 continue  # not ours (any more): nothing to show
-            if binding is None:
-                blanks.append(_blank(entry.device_id, label.model))
+            if target.sku is None:
+                blanks.append(_blank(entry.device_id, target.model))
                 continue
-            if binding.sku not in contents and binding.sku not in missing:
-                item = await get_item(self.conn, binding.sku)
-                if item is None:
-                    missing.add(binding.sku)
-                else:
-                    history = await _history(self.conn, item)
-                    contents[binding.sku] = label_content(item, self.context, now, history)
-            content = contents.get(binding.sku)
+            content = contents.get(target.sku)
             if content is None:
-                problems[entry.device_id] = f"item {binding.sku} is not in the catalog"
+                problems[entry.device_id] = f"item {target.sku} is not in the catalog"
                 continue
             try:
-                model_name = model(ModelId(label.model)).name
+                model_name = model(ModelId(target.model)).name
             except ValueError:
-                problems[entry.device_id] = f"unknown model {label.model}"
+                problems[entry.device_id] = f"unknown model {target.model}"
                 continue
             jobs.append(
-                RenderJob(entry.device_id, content, model_name, binding.template, binding.page)
+                RenderJob(entry.device_id, content, model_name, target.template, target.page)
             )
         return jobs, contents, problems, blanks
 

@@ -11,6 +11,7 @@ shelf showed, the input the Omnibus prior price needs.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import datetime
 from decimal import Decimal
 from enum import StrEnum
@@ -80,6 +81,22 @@ async def get_item(conn: aiosqlite.Connection, sku: str) -> CatalogItem | None:
     ) as cursor:
         row = await cursor.fetchone()
     return None if row is None else CatalogItem.model_validate_json(row["body"])
+
+
+async def current_items(conn: aiosqlite.Connection, skus: Iterable[str]) -> dict[str, CatalogItem]:
+    """The stored, not deleted items among `skus`, in a few queries whatever their number."""
+    wanted = list(skus)
+    found: dict[str, CatalogItem] = {}
+    for start in range(0, len(wanted), 500):
+        part = wanted[start : start + 500]
+        marks = ",".join("?" * len(part))
+        async with conn.execute(
+            f"SELECT sku, body FROM items WHERE deleted = 0 AND sku IN ({marks})",  # noqa: S608
+            part,
+        ) as cursor:
+            for row in await cursor.fetchall():
+                found[row[0]] = CatalogItem.model_validate_json(row[1])
+    return found
 
 
 async def record_applied_price(

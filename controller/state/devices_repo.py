@@ -167,3 +167,36 @@ async def binding_of(conn: aiosqlite.Connection, device_id: str) -> Binding | No
     async with conn.execute("SELECT * FROM bindings WHERE device_id = ?", (device_id,)) as cursor:
         row = await cursor.fetchone()
     return None if row is None else _binding(row)
+
+
+@dataclass(frozen=True, slots=True)
+class RenderTarget:
+    """What rendering a label needs to know about it: its panel and what it is linked to."""
+
+    device_id: str
+    model: int
+    adopted: bool
+    sku: str | None  # None: not linked
+    template: str | None
+    page: int
+
+
+async def render_targets(
+    conn: aiosqlite.Connection, device_ids: list[str]
+) -> dict[str, RenderTarget]:
+    """The registered devices among `device_ids` with their bindings, in a few queries."""
+    found: dict[str, RenderTarget] = {}
+    for start in range(0, len(device_ids), 500):
+        part = device_ids[start : start + 500]
+        marks = ",".join("?" * len(part))
+        async with conn.execute(
+            "SELECT d.device_id, d.model, d.adopted, b.sku, b.template, b.page"  # noqa: S608
+            " FROM devices d LEFT JOIN bindings b USING (device_id)"
+            f" WHERE d.device_id IN ({marks})",
+            part,
+        ) as cursor:
+            for row in await cursor.fetchall():
+                found[row[0]] = RenderTarget(
+                    row[0], row[1], bool(row[2]), row[3], row[4], row[5] if row[5] else 1
+                )
+    return found
