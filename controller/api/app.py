@@ -3,6 +3,11 @@
 Given a controller (tests, an embedding process), the app uses it as it is; otherwise the lifespan
 starts one with `running_controller(settings)` and stops it on shutdown. Nothing is global: the
 controller and the settings live on `app.state` and reach routes through `deps.py`.
+
+The store console (`controller/console`) is served by the same app. It shows what labels display
+from `app.state.display`: by default `ReportedImages` (the planes whose hash each label reports);
+the demo passes a source reading the simulator's panels. `demo=True` enables the console's
+"change a price as HQ would" form.
 """
 
 from __future__ import annotations
@@ -15,6 +20,8 @@ from fastapi.responses import JSONResponse
 
 from controller.api import devices, items, labels, scans, tokens
 from controller.api.deps import authenticated
+from controller.console import console_router, mount_static
+from controller.display import DisplaySource, ReportedImages
 from controller.operations import NotFound, OperationRefused
 from controller.runtime import Controller
 from controller.service import running_controller
@@ -24,16 +31,25 @@ from controller.state.tokens_repo import TokenNameTaken
 API_PREFIX = "/api/v1"
 
 
-def create_app(settings: Settings, *, controller: Controller | None = None) -> FastAPI:
+def create_app(
+    settings: Settings,
+    *,
+    controller: Controller | None = None,
+    display: DisplaySource | None = None,
+    demo: bool = False,
+) -> FastAPI:
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         app.state.settings = settings
+        app.state.demo = demo
         if controller is not None:
             app.state.controller = controller
+            app.state.display = display or ReportedImages(controller.conn)
             yield
             return
         async with running_controller(settings) as started:
             app.state.controller = started
+            app.state.display = display or ReportedImages(started.conn)
             yield
 
     app = FastAPI(
@@ -45,14 +61,18 @@ def create_app(settings: Settings, *, controller: Controller | None = None) -> F
     # Set here too, so that an app whose lifespan is not entered still answers with errors
     # rather than AttributeErrors (and so that tests may skip the lifespan).
     app.state.settings = settings
+    app.state.demo = demo
     if controller is not None:
         app.state.controller = controller
+        app.state.display = display or ReportedImages(controller.conn)
 
     api = APIRouter(prefix=API_PREFIX, dependencies=[Depends(authenticated)])
     for module in (items, labels, devices, tokens):
         api.include_router(module.router)
     app.include_router(api)
     app.include_router(scans.router)
+    app.include_router(console_router())
+    mount_static(app)
     _error_handlers(app)
     return app
 
