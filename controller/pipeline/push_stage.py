@@ -27,13 +27,14 @@ from datetime import datetime, timedelta
 import aiosqlite
 
 from controller.link import Publisher
-from controller.state.devices_repo import Device, device
+from controller.state.database import transaction
+from controller.state.devices_repo import Device, device, devices_by_id
 from controller.state.fleet_repo import set_problem
 from controller.state.labels_repo import (
-    desired_image,
+    desired_images,
     due_pushes,
     ensure_push,
-    push_attempted,
+    pushes_attempted,
     record_report,
 )
 from controller.transfers import ImageTransfers, Outcome
@@ -87,24 +88,38 @@ class PushStage:
         self.bytes_sent = 0
 
     async def run_round(self) -> PushRound:
-        """Offer every due push once; returns what was sent."""
+        """Offer every due push once; returns what was sent.
+
+        The round reads its labels and images in a few queries and records its attempts in one
+        transaction, then hands the offers to the senders outside it (a full send queue must
+        not hold the database).
+        """
         now = self.clock()
-        sent = offline = 0
-        for push in await due_pushes(self.conn, now, ROUND_LIMIT):
-            label = await device(self.conn, push.device_id)
+        due = await due_pushes(self.conn, now, ROUND_LIMIT)
+        if not due:
+            return PushRound(0, 0)
+        ids = [push.device_id for push in due]
+        labels = await devices_by_id(self.conn, ids)
+        images = await desired_images(self.conn, ids)
+        attempts: list[tuple[str, int, datetime]] = []
+        problems: dict[str, str] = {}
+        offers: list[list[tuple[DeviceAddress, Message]]] = []
+        offline = 0
+        for push in due:
+            label = labels.get(push.device_id)
             if label is None or not label.adopted or not label.online:
                 offline += 1
                 later = now + timedelta(seconds=OFFLINE_RECHECK_S)
-                await push_attempted(self.conn, push.device_id, push.revision, later)
+                attempts.append((push.device_id, push.revision, later))
                 continue
             if push.attempts >= self.max_attempts and push.attempts % self.max_attempts == 0:
                 problem = f"{PUSH_PROBLEM} of revision {push.revision} after {push.attempts} tries"
-                await set_problem(self.conn, push.device_id, problem, now)
-            image = await desired_image(self.conn, push.device_id)
+                problems[push.device_id] = problem
+            image = images.get(push.device_id)
             if image is None or image.revision != push.revision:
                 continue  # superseded between the two reads; the next round has the new one
             delay = timedelta(seconds=retry_delay(label, push.attempts))
-            await push_attempted(self.conn, push.device_id, push.revision, now + delay)
+            attempts.append((push.device_id, push.revision, now + delay))
             address = DeviceAddress(self.store, label.gateway_id, label.device_id)
             messages = self.transfers.offer(
                 label.device_id,
@@ -113,11 +128,16 @@ class PushStage:
                 chunk_size=chunk_size_for(label.max_packet, address.topic(Opcode.CHUNK)),
                 base=image.shown,
             )
-            await self.outgoing.put([(address, m) for m in messages])
-            sent += 1
-        if sent or offline:
-            log.info("offered %d images, %d labels offline", sent, offline)
-        return PushRound(sent, offline)
+            offers.append([(address, m) for m in messages])
+        async with transaction(self.conn):
+            await pushes_attempted(self.conn, attempts)
+            for device_id, problem in problems.items():
+                await set_problem(self.conn, device_id, problem, now)
+        for offer in offers:
+            await self.outgoing.put(offer)
+        if offers or offline:
+            log.info("offered %d images, %d labels offline", len(offers), offline)
+        return PushRound(len(offers), offline)
 
     async def send_forever(self) -> None:
         """One sender: publishes one label's messages at a time, in order."""

@@ -102,6 +102,19 @@ async def device(conn: aiosqlite.Connection, device_id: str) -> Device | None:
     return None if row is None else _device(row)
 
 
+async def devices_by_id(conn: aiosqlite.Connection, device_ids: list[str]) -> dict[str, Device]:
+    """The registered devices among `device_ids`, in a few queries whatever their number."""
+    found: dict[str, Device] = {}
+    for start in range(0, len(device_ids), 500):
+        part = device_ids[start : start + 500]
+        marks = ",".join("?" * len(part))
+        query = f"SELECT * FROM devices WHERE device_id IN ({marks})"  # noqa: S608
+        async with conn.execute(query, part) as cursor:
+            for row in await cursor.fetchall():
+                found[row["device_id"]] = _device(row)
+    return found
+
+
 async def bind(
     conn: aiosqlite.Connection,
     device_id: str,

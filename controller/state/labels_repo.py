@@ -172,11 +172,21 @@ async def push_attempted(
     conn: aiosqlite.Connection, device_id: str, revision: int, retry_at: datetime
 ) -> None:
     """Count an attempt and set when to retry (only if the row is still that revision)."""
+    await pushes_attempted(conn, [(device_id, revision, retry_at)])
+
+
+async def pushes_attempted(
+    conn: aiosqlite.Connection, attempts: list[tuple[str, int, datetime]]
+) -> None:
+    """`push_attempted` for many labels in one transaction: (device id, revision, retry at)."""
     async with transaction(conn):
-        await conn.execute(
+        await conn.executemany(
             "UPDATE outbox SET attempts = attempts + 1, next_attempt_at = ?"
             " WHERE device_id = ? AND revision = ?",
-            (retry_at.isoformat(), device_id, revision),
+            [
+                (retry_at.isoformat(), device_id, revision)
+                for device_id, revision, retry_at in attempts
+            ],
         )
 
 
@@ -192,24 +202,35 @@ class DesiredImage:
     page: int
 
 
+async def desired_images(
+    conn: aiosqlite.Connection, device_ids: list[str]
+) -> dict[str, DesiredImage]:
+    """The desired image (and the shown one) of each label that has one, in a few queries."""
+    found: dict[str, DesiredImage] = {}
+    for start in range(0, len(device_ids), 500):
+        part = device_ids[start : start + 500]
+        marks = ",".join("?" * len(part))
+        async with conn.execute(
+            "SELECT device_id, desired_revision, desired_hash, desired_planes, shown_planes,"  # noqa: S608
+            " desired_page FROM label_state"
+            f" WHERE device_id IN ({marks}) AND desired_planes IS NOT NULL",
+            part,
+        ) as cursor:
+            for row in await cursor.fetchall():
+                shown = row["shown_planes"]
+                found[row["device_id"]] = DesiredImage(
+                    row["device_id"],
+                    row["desired_revision"],
+                    row["desired_hash"],
+                    zlib.decompress(row["desired_planes"]),
+                    zlib.decompress(shown) if shown is not None else None,
+                    row["desired_page"],
+                )
+    return found
+
+
 async def desired_image(conn: aiosqlite.Connection, device_id: str) -> DesiredImage | None:
-    async with conn.execute(
-        "SELECT desired_revision, desired_hash, desired_planes, shown_planes, desired_page"
-        " FROM label_state WHERE device_id = ? AND desired_planes IS NOT NULL",
-        (device_id,),
-    ) as cursor:
-        row = await cursor.fetchone()
-    if row is None:
-        return None
-    shown = row["shown_planes"]
-    return DesiredImage(
-        device_id,
-        row["desired_revision"],
-        row["desired_hash"],
-        zlib.decompress(row["desired_planes"]),
-        zlib.decompress(shown) if shown is not None else None,
-        row["desired_page"],
-    )
+    return (await desired_images(conn, [device_id])).get(device_id)
 
 
 async def retry_now(conn: aiosqlite.Connection, device_id: str, at: datetime) -> bool:
