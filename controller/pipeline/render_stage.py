@@ -31,7 +31,7 @@ from controller.state.catalog_repo import applied_prices, current_items, record_
 from controller.state.database import transaction
 from controller.state.devices_repo import render_targets
 from controller.state.fleet_repo import set_problem
-from controller.state.labels_repo import plan_push
+from controller.state.labels_repo import PlannedImage, plan_pushes
 from controller.state.render_queue import QueuedRender
 from firmware_protocol.models import ModelId, model
 from firmware_protocol.planes import content_hash
@@ -83,16 +83,29 @@ class RenderStage:
         rendered = time.perf_counter()
         results += blanks
         by_key = {r.key: r for r in results}
-        planned = 0
+        plans: list[PlannedImage] = []
+        for entry in queued:
+            result = by_key.get(entry.device_id)
+            if result is None:
+                continue
+            if not result.ok:
+                problems[entry.device_id] = f"render failed: {result.error}"
+                continue
+            plans.append(
+                PlannedImage(
+                    entry.device_id,
+                    result.content_hash,
+                    entry.priority,
+                    entry.reason,
+                    entry.force,
+                    result.planes,
+                    result.page,
+                    result.template,
+                )
+            )
         async with transaction(self.conn):
-            for entry in queued:
-                result = by_key.get(entry.device_id)
-                if result is None:
-                    continue
-                if not result.ok:
-                    problems[entry.device_id] = f"render failed: {result.error}"
-                    continue
-                planned += await self._plan(entry, result, now)
+            revisions = await plan_pushes(self.conn, plans, now)
+            planned = sum(1 for revision in revisions if revision is not None)
             for sku, content in contents.items():
                 await record_applied_price(
                     self.conn, sku, content.price.amount, content.price.currency, now
@@ -112,21 +125,6 @@ class RenderStage:
             1000 * (time.perf_counter() - rendered),
         )
         return RoundResult(len(results), planned, len(problems))
-
-    async def _plan(self, entry: QueuedRender, result: RenderedPlanes, now: datetime) -> int:
-        revision = await plan_push(
-            self.conn,
-            entry.device_id,
-            result.content_hash,
-            priority=entry.priority,
-            reason=entry.reason,
-            at=now,
-            force=entry.force,
-            planes=result.planes,
-            page=result.page,
-            template=result.template,
-        )
-        return 0 if revision is None else 1
 
     async def _jobs(
         self, queued: list[QueuedRender], now: datetime

@@ -55,6 +55,20 @@ class LabelState:
         return self.desired_hash is not None and self.reported_hash == self.desired_hash
 
 
+@dataclass(frozen=True, slots=True)
+class PlannedImage:
+    """An image a label should show; `plan_pushes` decides whether it is a new revision."""
+
+    device_id: str
+    content_hash: bytes
+    priority: Priority
+    reason: str
+    force: bool = False
+    planes: bytes | None = None
+    page: int = 1
+    template: str | None = None
+
+
 async def plan_push(
     conn: aiosqlite.Connection,
     device_id: str,
@@ -74,19 +88,53 @@ async def plan_push(
     revision this database never issued (a restored backup, a lost database) still takes the
     next image instead of ignoring it as stale.
     """
+    image = PlannedImage(device_id, content_hash, priority, reason, force, planes, page, template)
+    return (await plan_pushes(conn, [image], at))[0]
+
+
+async def plan_pushes(
+    conn: aiosqlite.Connection, images: list[PlannedImage], at: datetime
+) -> list[int | None]:
+    """`plan_push` for many labels (one each) in one transaction and a few statements."""
     now = at.isoformat()
+    revisions: list[int | None] = []
     async with transaction(conn):
-        async with conn.execute(
-            "SELECT desired_revision, desired_hash, reported_revision FROM label_state"
-            " WHERE device_id = ?",
-            (device_id,),
-        ) as cursor:
-            row = await cursor.fetchone()
-        if row is not None and row["desired_hash"] == content_hash and not force:
-            return None
-        revision = (max(row["desired_revision"], row["reported_revision"]) if row else 0) + 1
-        stored = zlib.compress(planes, 6) if planes is not None else None
-        await conn.execute(
+        current: dict[str, tuple[int, bytes | None]] = {}
+        ids = [image.device_id for image in images]
+        for start in range(0, len(ids), 500):
+            part = ids[start : start + 500]
+            marks = ",".join("?" * len(part))
+            async with conn.execute(
+                "SELECT device_id, MAX(desired_revision, reported_revision), desired_hash"  # noqa: S608
+                f" FROM label_state WHERE device_id IN ({marks})",
+                part,
+            ) as cursor:
+                for row in await cursor.fetchall():
+                    current[row[0]] = (row[1], row[2])
+        states: list[tuple[object, ...]] = []
+        outbox: list[tuple[object, ...]] = []
+        for image in images:
+            known = current.get(image.device_id)
+            if known is not None and known[1] == image.content_hash and not image.force:
+                revisions.append(None)
+                continue
+            revision = (known[0] if known else 0) + 1
+            current[image.device_id] = (revision, image.content_hash)
+            stored = zlib.compress(image.planes, 6) if image.planes is not None else None
+            states.append(
+                (
+                    image.device_id,
+                    revision,
+                    image.content_hash,
+                    now,
+                    stored,
+                    image.page,
+                    image.template,
+                )
+            )
+            outbox.append((image.device_id, revision, int(image.priority), image.reason, now, now))
+            revisions.append(revision)
+        await conn.executemany(
             "INSERT INTO label_state (device_id, desired_revision, desired_hash, desired_at,"
             " desired_planes, desired_page, desired_template) VALUES (?, ?, ?, ?, ?, ?, ?)"
             " ON CONFLICT (device_id) DO UPDATE SET"
@@ -94,18 +142,18 @@ async def plan_push(
             " desired_hash = excluded.desired_hash, desired_at = excluded.desired_at,"
             " desired_planes = excluded.desired_planes, desired_page = excluded.desired_page,"
             " desired_template = excluded.desired_template",
-            (device_id, revision, content_hash, now, stored, page, template),
+            states,
         )
-        await conn.execute(
+        await conn.executemany(
             "INSERT INTO outbox (device_id, revision, priority, reason, enqueued_at,"
             " attempts, next_attempt_at) VALUES (?, ?, ?, ?, ?, 0, ?)"
             " ON CONFLICT (device_id) DO UPDATE SET revision = excluded.revision,"
             " priority = MIN(outbox.priority, excluded.priority), reason = excluded.reason,"
             " enqueued_at = excluded.enqueued_at, attempts = 0,"
             " next_attempt_at = excluded.next_attempt_at",
-            (device_id, revision, int(priority), reason, now, now),
+            outbox,
         )
-    return revision
+    return revisions
 
 
 async def record_report(
