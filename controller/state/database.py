@@ -44,6 +44,9 @@ async def migrate(conn: aiosqlite.Connection) -> int:
 async def open_database(path: Path | str) -> AsyncIterator[aiosqlite.Connection]:
     """The migrated state database at `path` (created if missing), closed on exit."""
     if isinstance(path, Path):
+        # Checked here (one stat at start-up): aiosqlite's thread would die noisily on it.
+        if path.is_dir():  # noqa: ASYNC240
+            raise ControllerError(f"cannot open the state database {path}: it is a directory")
         path.parent.mkdir(parents=True, exist_ok=True)
     try:
         conn = await aiosqlite.connect(path, isolation_level=None)

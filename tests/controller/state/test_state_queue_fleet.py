@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+import pytest
+
+from controller.errors import ControllerError
 from controller.state import render_queue
 from controller.state.database import open_database
 from controller.state.fleet_repo import (
@@ -91,3 +94,10 @@ async def test_a_live_birth_with_a_lower_session_is_taken_a_replayed_one_is_not(
         reset = await record_birth(db, "l1", _facts(1, "ap-2"), T0, adopt=False)
     assert reset is not None
     assert (reset.session, reset.gateway_id, reset.adopted) == (1, "ap-2", True)
+
+
+async def test_a_directory_is_refused_as_the_state_database(tmp_path):
+    """Pointing the state database at a directory is a clear error, not a crash."""
+    with pytest.raises(ControllerError, match="is a directory"):
+        async with open_database(tmp_path):
+            pass
