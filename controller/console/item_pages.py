@@ -1,0 +1,129 @@
+"""Items: search by name, SKU or GTIN; an item's page (price history chart, its labels); and, in
+demo mode only, changing its price as HQ would (the same `Controller.apply` as the catalog feed,
+audited with the user's token name)."""
+
+from __future__ import annotations
+
+from decimal import Decimal, InvalidOperation
+from typing import Annotated
+
+from fastapi import APIRouter, Form, HTTPException, Query, Request, status
+from fastapi.responses import RedirectResponse
+from pydantic import ValidationError
+from starlette.responses import Response
+
+from controller.api.deps import ControllerDep
+from controller.api.item_lookup import resolve_item, search_items
+from controller.catalog.feed import Upsert
+from controller.catalog.items import CatalogItem
+from controller.console.charts import Step, price_chart
+from controller.console.session import StaffUser, User
+from controller.console.templating import render
+from controller.console.wall import wall_labels
+from controller.state.catalog_repo import applied_prices, get_item
+from controller.state.devices_repo import bindings_for_item
+
+router = APIRouter()
+SEARCH_LIMIT = 100
+
+
+@router.get("/items")
+async def search(
+    request: Request,
+    controller: ControllerDep,
+    user: User,
+    q: Annotated[str, Query(max_length=100)] = "",
+) -> Response:
+    query = q.strip()
+    found = await search_items(controller.conn, query, limit=SEARCH_LIMIT, offset=0)
+    if query and not found:  # a scanned code that is a SKU or GTIN in another form
+        exact = await resolve_item(controller.conn, query)
+        found = [exact] if exact is not None else []
+    return render(request, "items.html", user, q=query, items=found, limit=SEARCH_LIMIT)
+
+
+async def _item_page(
+    request: Request,
+    controller: ControllerDep,
+    user: User,
+    item: CatalogItem,
+    *,
+    error: str | None = None,
+    done: str | None = None,
+    status_code: int = 200,
+) -> Response:
+    applied = await applied_prices(controller.conn, item.sku)
+    hq_steps = [Step(p.price, p.valid_from, p.valid_to) for p in item.price_history]
+    store_steps = [Step(p.price, p.start, p.end) for p in applied]
+    now = controller.clock()
+    chart = price_chart(
+        {("HQ price history", "hq"): hq_steps, ("Applied in this store", "store"): store_steps},
+        now,
+    )
+    bound = {b.device_id for b in await bindings_for_item(controller.conn, item.sku)}
+    labels = [label for label in await wall_labels(controller.conn) if label.device_id in bound]
+    return render(
+        request,
+        "item.html",
+        user,
+        status_code=status_code,
+        item=item,
+        chart=chart,
+        applied=applied,
+        labels=labels,
+        error=error,
+        done=done,
+    )
+
+
+async def _item_or_404(controller: ControllerDep, sku: str) -> CatalogItem:
+    item = await get_item(controller.conn, sku)
+    if item is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, detail=f"no item {sku!r}")
+    return item
+
+
+@router.get("/items/{sku}")
+async def item_page(
+    request: Request, sku: str, controller: ControllerDep, user: User, done: str | None = None
+) -> Response:
+    item = await _item_or_404(controller, sku)
+    return await _item_page(
+        request, controller, user, item, done="Price changed." if done == "price" else None
+    )
+
+
+@router.post("/items/{sku}/price")
+async def change_price(
+    request: Request,
+    sku: str,
+    controller: ControllerDep,
+    user: StaffUser,
+    price: Annotated[str, Form(max_length=20)],
+) -> Response:
+    """Demo mode: a new price for the item, stored as if HQ had sent it (next version)."""
+    if not request.app.state.demo:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, detail="prices come from HQ here")
+    item = await _item_or_404(controller, sku)
+    try:
+        amount = Decimal(price.strip().replace(",", "."))
+        version = None if item.version is None else item.version + 1
+        changed = CatalogItem.model_validate(
+            item.model_dump() | {"price": amount, "version": version}
+        )
+    except (InvalidOperation, ValidationError) as exc:
+        why = (
+            "; ".join(str(e["msg"]) for e in exc.errors())
+            if isinstance(exc, ValidationError)
+            else "not a number"
+        )
+        return await _item_page(
+            request,
+            controller,
+            user,
+            item,
+            error=f"Price {price!r} refused: {why}",
+            status_code=status.HTTP_422_UNPROCESSABLE_ENTITY,
+        )
+    await controller.apply([Upsert(changed)], actor=user.name)
+    return RedirectResponse(f"/items/{sku}?done=price", status_code=status.HTTP_303_SEE_OTHER)
