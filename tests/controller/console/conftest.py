@@ -1,0 +1,68 @@
+"""The console under real headless Chromium (Debian's package; no browser download) against the
+stack `make demo` starts (`controller.demo.stack.running_demo`), with a small store."""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import AsyncIterator
+
+import pytest
+from playwright.async_api import Browser, BrowserContext, Page, async_playwright
+
+from controller.demo.stack import DemoStack, running_demo
+from tests.controller.console.console_kit import log_in
+
+LABELS = 60
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+
+def chromium_path() -> str:
+    found = shutil.which("chromium") or shutil.which("chromium-browser")
+    if found is None:
+        pytest.fail("Debian's chromium is not installed: run scripts/install-system-deps")
+    return found
+
+
+@pytest.fixture(scope="package")
+async def demo(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[DemoStack]:
+    """The demo stack with 60 labels; HQ stays quiet so that only the tests change prices."""
+    async with running_demo(
+        tmp_path_factory.mktemp("demo"), labels=LABELS, catalog_interval_s=3600, workers=1
+    ) as stack:
+        yield stack
+
+
+@pytest.fixture(scope="package")
+async def browser() -> AsyncIterator[Browser]:
+    async with async_playwright() as playwright:
+        launched = await playwright.chromium.launch(
+            executable_path=chromium_path(), headless=True, args=CHROMIUM_ARGS
+        )
+        try:
+            yield launched
+        finally:
+            await launched.close()
+
+
+@pytest.fixture
+async def context(browser: Browser, demo: DemoStack) -> AsyncIterator[BrowserContext]:
+    made = await browser.new_context(base_url=demo.url, viewport={"width": 1280, "height": 900})
+    made.set_default_timeout(10_000)
+    try:
+        yield made
+    finally:
+        await made.close()
+
+
+@pytest.fixture
+async def staff(context: BrowserContext, demo: DemoStack) -> Page:
+    """A page signed in with the staff token, on the store wall."""
+    return await log_in(context, demo, "staff")
