@@ -29,6 +29,7 @@ class Series:
     name: str
     css: str
     points: str  # the SVG polyline's points
+    dots: tuple[tuple[float, float], ...]  # where each price starts (a short one is still seen)
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,17 +73,24 @@ def price_chart(series: dict[tuple[str, str], list[Step]], now: datetime) -> Pri
     drawn = []
     for (name, css), found in series.items():
         points: list[str] = []
-        for step in sorted(found, key=lambda one: one.start):
-            end = step.end or now
+        dots: list[tuple[float, float]] = []
+        ordered = sorted(found, key=lambda one: one.start)
+        for index, step in enumerate(ordered):
+            # A price holds until its end or the next price, whichever comes first.
+            after = ordered[index + 1].start if index + 1 < len(ordered) else None
+            ends = [t for t in (step.end, after) if t is not None]
+            end = min(ends) if ends else now
             level = y(step.price)
             points += [f"{x(step.start):.1f},{level:.1f}", f"{x(end):.1f},{level:.1f}"]
+            dots.append((round(x(step.start), 1), round(level, 1)))
         if points:
-            drawn.append(Series(name, css, " ".join(points)))
+            drawn.append(Series(name, css, " ".join(points), tuple(dots)))
     y_ticks = tuple(
         Tick(y(low + (high - low) * Decimal(i) / 4), f"{low + (high - low) * Decimal(i) / 4:.2f}")
         for i in range(5)
     )
+    shape = "%H:%M:%S" if span_s < 3600 else "%d.%m %H:%M" if span_s < 3 * 86400 else "%d.%m.%Y"
     x_ticks = tuple(
-        Tick(x(moment), moment.strftime("%d.%m %H:%M")) for moment in (t0, t0 + (t1 - t0) / 2, t1)
+        Tick(x(moment), moment.strftime(shape)) for moment in (t0, t0 + (t1 - t0) / 2, t1)
     )
     return PriceChart(WIDTH, HEIGHT, tuple(drawn), y_ticks, x_ticks)

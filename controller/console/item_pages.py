@@ -56,8 +56,18 @@ async def _item_page(
     hq_steps = [Step(p.price, p.valid_from, p.valid_to) for p in item.price_history]
     store_steps = [Step(p.price, p.start, p.end) for p in applied]
     now = controller.clock()
+    promo = item.promotion
+    promo_steps = (
+        [Step(promo.price, promo.starts_at, min(promo.ends_at or now, now))]
+        if promo is not None and promo.starts_at < now
+        else []
+    )
     chart = price_chart(
-        {("HQ price history", "hq"): hq_steps, ("Applied in this store", "store"): store_steps},
+        {
+            ("HQ price history", "hq"): hq_steps,
+            ("Promotion", "promo"): promo_steps,
+            ("Applied in this store", "store"): store_steps,
+        },
         now,
     )
     bound = {b.device_id for b in await bindings_for_item(controller.conn, item.sku)}

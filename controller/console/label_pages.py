@@ -22,6 +22,7 @@ from controller.operations import NotFound, OperationRefused, RelabelTarget
 from controller.state.audit_repo import audit_entries
 from controller.state.devices_repo import binding_of, device
 from controller.state.labels_repo import label_state
+from firmware_protocol.models import ModelId, model
 
 router = APIRouter()
 
@@ -33,6 +34,13 @@ DONE = {
     "locate-ok": "The label is flashing its LED.",
     "locate-queued": "The label is asleep: it flashes its LED at its next check-in.",
 }
+
+
+def _model_name(model_id: int) -> str:
+    try:
+        return model(ModelId(model_id)).name
+    except ValueError:
+        return f"model {model_id}"
 
 
 def _done_text(done: str | None) -> str | None:
@@ -67,6 +75,7 @@ async def _label_page(
         user,
         status_code=status_code,
         device=found,
+        model_name=_model_name(found.model),
         label=wall_entry,
         binding=await binding_of(controller.conn, device_id),
         state=await label_state(controller.conn, device_id),
