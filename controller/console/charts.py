@@ -14,7 +14,7 @@ from datetime import datetime
 from decimal import Decimal
 
 WIDTH, HEIGHT = 640, 220
-LEFT, RIGHT, TOP, BOTTOM = 64, 16, 16, 36
+LEFT, RIGHT, TOP, BOTTOM = 80, 16, 16, 36
 
 
 @dataclass(frozen=True, slots=True)
