@@ -7,7 +7,10 @@ It enforces what deploy/mosquitto/ enforces, through amqtt's plugin hooks:
   writes `omnishelf/+/catalog/#` and reads `omnishelf/+/catalog-status/#`; every other user (a
   device or an access point) writes only `os1/+/up/<its username>/#` and reads only
   `os1/+/down/<its username>/#`, the Mosquitto `%u` patterns. Reading is checked when a client
-  subscribes and again for every message delivered to it.
+  subscribes: a subscription is refused unless the ACL covers every topic its filter matches, so
+  a client only ever receives what it may read. Not again for each delivery, as Mosquitto does:
+  amqtt 0.12 awaits its plugins while iterating its subscription table, and a client
+  subscribing meanwhile makes that delivery fail ("dictionary changed size during iteration").
 
 What it does not do: amqtt speaks MQTT 3.1.1 only (the controller and the simulator use 3.1.1),
 a refused PUBLISH is dropped silently (as Mosquitto does for 3.1.1 clients), its sessions and
@@ -102,6 +105,14 @@ class StoreAcl(BaseTopicPlugin):  # type: ignore[misc]
         return permitted(session.username, topic, write=action is Action.PUBLISH)
 
 
+class _StoreBroker(Broker):  # type: ignore[misc]
+    async def _topic_filtering(self, session: Session, topic: str, action: Action) -> bool:
+        if action is Action.RECEIVE:
+            return True  # checked at SUBSCRIBE (module docstring: why not per delivery)
+        allowed: bool = await super()._topic_filtering(session, topic, action)
+        return allowed
+
+
 @contextlib.asynccontextmanager
 async def running_amqtt(
     store_secret: str, port: int, host: str = "127.0.0.1"
@@ -116,7 +127,7 @@ async def running_amqtt(
             f"{__name__}.StoreAcl": {},
         },
     }
-    broker = Broker(config)
+    broker = _StoreBroker(config)
     await broker.start()
     try:
         yield
