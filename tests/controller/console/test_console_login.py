@@ -54,3 +54,17 @@ async def test_an_action_without_the_csrf_token_is_refused(staff: Page) -> None:
     answer = await staff.request.post("/labels/lbl-00002/relabel", form={}, max_redirects=0)
     assert answer.status == 403
     assert "CSRF" in await answer.text()
+
+
+async def test_logging_in_works_with_the_keyboard_alone(
+    context: BrowserContext, demo: DemoStack
+) -> None:
+    """The first Tab reaches the skip link; the token field has the focus; Enter logs in."""
+    page = await context.new_page()
+    await page.goto("/login")
+    await expect(page.get_by_label("API token")).to_be_focused()
+    await page.keyboard.type(demo.tokens["viewer"])
+    await page.keyboard.press("Enter")
+    await expect(page).to_have_url(f"{demo.url}/")
+    await page.keyboard.press("Tab")
+    await expect(page.get_by_role("link", name="Skip to content")).to_be_focused()
