@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from decimal import Decimal, InvalidOperation
 from typing import Annotated
+from urllib.parse import quote
 
 from fastapi import APIRouter, Form, HTTPException, Query, Request, status
 from fastapi.responses import RedirectResponse
@@ -136,4 +137,6 @@ async def change_price(
             status_code=status.HTTP_422_UNPROCESSABLE_ENTITY,
         )
     await controller.apply([Upsert(changed)], actor=user.name)
-    return RedirectResponse(f"/items/{sku}?done=price", status_code=status.HTTP_303_SEE_OTHER)
+    return RedirectResponse(
+        f"/items/{quote(sku, safe='')}?done=price", status_code=status.HTTP_303_SEE_OTHER
+    )

@@ -8,6 +8,7 @@ so a reload never repeats them; a refused action shows the page again with the r
 from __future__ import annotations
 
 from typing import Annotated
+from urllib.parse import quote
 
 from fastapi import APIRouter, Form, HTTPException, Request, status
 from fastapi.responses import RedirectResponse
@@ -98,7 +99,7 @@ async def label_page(
 
 def _back(device_id: str, done: str) -> Response:
     return RedirectResponse(
-        f"/labels/{device_id}?done={done}", status_code=status.HTTP_303_SEE_OTHER
+        f"/labels/{quote(device_id, safe='')}?done={done}", status_code=status.HTTP_303_SEE_OTHER
     )
 
 
