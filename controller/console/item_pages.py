@@ -71,8 +71,8 @@ async def _item_page(
         },
         now,
     )
-    bound = {b.device_id for b in await bindings_for_item(controller.conn, item.sku)}
-    labels = [label for label in await wall_labels(controller.conn) if label.device_id in bound]
+    bound = [b.device_id for b in await bindings_for_item(controller.conn, item.sku)]
+    labels = await wall_labels(controller.conn, bound[:500]) if bound else []
     return render(
         request,
         "item.html",

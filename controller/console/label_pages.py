@@ -67,9 +67,7 @@ async def _label_page(
     found = await device(controller.conn, device_id)
     if found is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, detail=f"no label {device_id!r}")
-    wall_entry = next(
-        (one for one in await wall_labels(controller.conn) if one.device_id == device_id), None
-    )
+    wall_entry = next(iter(await wall_labels(controller.conn, [device_id])), None)
     return render(
         request,
         "label.html",

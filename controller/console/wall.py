@@ -21,7 +21,7 @@ from __future__ import annotations
 import asyncio
 import json
 import re
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterable
 from dataclasses import dataclass, field
 
 import aiosqlite
@@ -93,8 +93,16 @@ _QUERY = (
 )
 
 
-async def wall_labels(conn: aiosqlite.Connection) -> list[WallLabel]:
-    async with conn.execute(_QUERY) as cursor:
+async def wall_labels(
+    conn: aiosqlite.Connection, device_ids: Iterable[str] | None = None
+) -> list[WallLabel]:
+    """Every adopted label, or only those of `device_ids`."""
+    query = _QUERY
+    params: tuple[str, ...] = ()
+    if device_ids is not None:
+        params = tuple(device_ids)
+        query += f" AND d.device_id IN ({','.join('?' * len(params))})"
+    async with conn.execute(query, params) as cursor:
         rows = await cursor.fetchall()
     return [
         WallLabel(
