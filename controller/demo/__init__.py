@@ -1,0 +1,1 @@
+"""`make demo` / `omnishelf demo`: a whole simulated store in one process (docs/demo.md)."""

@@ -89,12 +89,17 @@ class DemoStack:
     broker_port: int
     labels: int
 
+    async def shown(self) -> int:
+        """Labels that applied an image from the controller at least once (first convergence)."""
+        return await self._count("reported_revision > 0")
+
     async def confirmed(self) -> int:
         """Labels showing the image the controller wants them to show, as they reported it."""
-        async with self.controller.conn.execute(
-            "SELECT count(*) FROM label_state"
-            " WHERE desired_hash IS NOT NULL AND reported_hash = desired_hash"
-        ) as cursor:
+        return await self._count("desired_hash IS NOT NULL AND reported_hash = desired_hash")
+
+    async def _count(self, condition: str) -> int:
+        query = f"SELECT count(*) FROM label_state WHERE {condition}"  # noqa: S608 - constants
+        async with self.controller.conn.execute(query) as cursor:
             row = await cursor.fetchone()
         return int(row[0]) if row else 0
 

@@ -1,0 +1,156 @@
+"""`omnishelf demo`: a whole simulated store and its web console, until Ctrl-C.
+
+Prints what to open, the tokens to log in with and what to try, then the store's first
+convergence (labels showing their image / all labels) and, after it, HQ's changes as they come.
+
+Ctrl-C stops everything in order (web, HQ, controller, simulator, broker) without a traceback.
+A terminal sends Ctrl-C's SIGINT to the whole process group, so the render worker processes
+would get it too and each die with a KeyboardInterrupt of its own: they are forked from a
+forkserver started here with SIGINT ignored, which they inherit, and leave stopping to us.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import multiprocessing
+import multiprocessing.forkserver
+import os
+import signal
+import time
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from controller.demo.stack import BROKERS, DemoError, DemoStack, running_demo
+
+console = Console(soft_wrap=True, highlight=False)
+PROGRESS_EVERY_S = 2.0
+
+
+def _quiet_logs() -> None:
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    # paho warns about queued publishes during a store-wide push; amqtt logs every connection.
+    for name in ("mqtt", "amqtt", "transitions", "uvicorn.error"):
+        logging.getLogger(name).setLevel(logging.ERROR)
+
+
+def _workers_ignore_sigint() -> None:
+    if "forkserver" not in multiprocessing.get_all_start_methods():
+        return
+    multiprocessing.get_context("forkserver").set_forkserver_preload(["label_renderer.batch"])
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        multiprocessing.forkserver.ensure_running()
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+def _write_tokens(workdir: Path, tokens: dict[str, str]) -> Path:
+    path = workdir / "tokens.json"
+    path.unlink(missing_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as out:
+        json.dump(tokens, out, indent=2)
+    return path
+
+
+def _banner(stack: DemoStack, tokens_file: Path) -> None:
+    console.print()
+    console.print(f"[bold green]omnishelf demo store '{stack.store}' is open[/]")
+    console.print(
+        f"  {stack.labels} labels, {len(stack.hq.changes.items)} items,"
+        f" broker: {stack.broker} on 127.0.0.1:{stack.broker_port} (private)"
+    )
+    console.print()
+    console.print(f"[bold]Open[/]  {stack.url}/   (API docs: {stack.url}/docs)")
+    console.print(f"[bold]Log in with a token[/] (also in {tokens_file}):")
+    for role in ("admin", "staff", "viewer"):
+        console.print(f"  {role:<7} {stack.tokens[role]}")
+    console.print()
+    console.print("[bold]Try[/]")
+    console.print('  - search an item ("süt", "zeytinyağı", a barcode) and change its price;')
+    console.print("  - watch the store wall: HQ changes prices, promotions and stock every few s;")
+    console.print("  - locate a label: its LED flashes on the wall;")
+    console.print("  - look at the problems page: offline labels, failed updates, low batteries;")
+    console.print("  - scan a label's QR code (or open /q/...) to land on the item's reviews.")
+    console.print("Ctrl-C stops everything.")
+    console.print()
+
+
+async def _run(
+    workdir: Path, port: int, labels: int, broker: str, seed: int, interval_s: float
+) -> None:
+    started = time.monotonic()
+    main = asyncio.current_task()
+    if main is not None:  # SIGTERM (a service manager, `kill`) stops the demo as Ctrl-C does
+        asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, main.cancel)
+    async with running_demo(
+        workdir,
+        port=port,
+        labels=labels,
+        broker=broker,
+        seed=seed,
+        catalog_interval_s=interval_s,
+    ) as stack:
+        _banner(stack, _write_tokens(workdir, stack.tokens))
+        opened = time.monotonic()
+        console.print(f"started in {opened - started:.1f} s; first update of every label:")
+        shown = 0
+        while shown < labels:
+            await asyncio.sleep(PROGRESS_EVERY_S)
+            shown = await stack.shown()
+            console.print(f"  labels confirmed: {shown} / {labels}")
+        console.print(
+            f"[green]all {labels} labels confirmed[/] in {time.monotonic() - opened:.1f} s;"
+            " HQ's changes from now on:"
+        )
+        reported = stack.hq.published
+        while True:
+            await asyncio.sleep(PROGRESS_EVERY_S)
+            recent = list(stack.hq.recent)
+            fresh = stack.hq.published - reported
+            reported = stack.hq.published
+            for change in recent[len(recent) - min(fresh, len(recent)) :]:
+                console.print(f"  HQ {change.kind:<16} {change.summary}")
+
+
+def demo(
+    port: Annotated[int, typer.Option(help="the web console's port on 127.0.0.1")] = 8000,
+    labels: Annotated[int, typer.Option(min=1, max=20000, help="simulated labels")] = 1200,
+    broker: Annotated[
+        str, typer.Option(help="auto (Mosquitto if installed, else amqtt), mosquitto or amqtt")
+    ] = "auto",
+    seed: Annotated[int, typer.Option(help="the store's catalog and devices")] = 1,
+    workdir: Annotated[
+        Path, typer.Option(help="state database, store secret, broker files, tokens.json")
+    ] = Path("var/demo"),
+    catalog_interval: Annotated[
+        float, typer.Option(min=0.5, help="seconds between HQ's catalog changes")
+    ] = 3.0,
+) -> None:
+    """A whole simulated store: broker, controller, labels, HQ's catalog feed, web console."""
+    if broker not in BROKERS:
+        console.print(f"[red]--broker must be one of {', '.join(BROKERS)}[/]")
+        raise typer.Exit(2)
+    _quiet_logs()
+    # A shell starting us in the background without job control ignores SIGINT; take it back,
+    # so that `kill -INT` stops the demo as Ctrl-C does.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    _workers_ignore_sigint()
+    try:
+        asyncio.run(_run(workdir, port, labels, broker, seed, catalog_interval))
+    except asyncio.CancelledError:
+        console.print("demo stopped")  # SIGTERM
+    except DemoError as exc:
+        console.print(f"[red]omnishelf demo: {exc}[/]")
+        raise typer.Exit(2) from exc
+    except KeyboardInterrupt:
+        console.print("demo stopped")
+
+
+def main() -> None:
+    typer.run(demo)
