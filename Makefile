@@ -37,10 +37,10 @@ typecheck: setup
 test: setup lint typecheck
 	$(VENV)/bin/pytest $(PYTEST_ARGS)
 
+# A whole simulated store and its web console (docs/demo.md); Ctrl-C stops it.
+# Options: make demo DEMO_ARGS="--port 8080 --labels 2000 --broker amqtt"
 demo: setup
-	@echo "make demo arrives with the store console issue (#5); the simulator runs today:"
-	@echo "  $(VENV)/bin/omnishelf sim --help"
-	@exit 1
+	$(VENV)/bin/python -m controller.demo $(DEMO_ARGS)
 
 # Re-pin dependencies after editing pyproject.toml.
 lock: | $(UV)
