@@ -97,25 +97,38 @@ async def _run(
         catalog_interval_s=interval_s,
     ) as stack:
         _banner(stack, _write_tokens(workdir, stack.tokens))
-        opened = time.monotonic()
-        console.print(f"started in {opened - started:.1f} s; first update of every label:")
-        shown = 0
-        while shown < labels:
-            await asyncio.sleep(PROGRESS_EVERY_S)
-            shown = await stack.shown()
-            console.print(f"  labels confirmed: {shown} / {labels}")
         console.print(
-            f"[green]all {labels} labels confirmed[/] in {time.monotonic() - opened:.1f} s;"
-            " HQ's changes from now on:"
+            f"started in {time.monotonic() - started:.1f} s; first update of every label:"
         )
+        try:
+            await _report(stack, labels)
+        except asyncio.CancelledError:
+            # Stopping: the broker (which got the terminal's SIGINT too) and the sessions go
+            # away in the next second, and their "connection lost" would only be noise.
+            logging.disable(logging.CRITICAL)
+            raise
+
+
+async def _report(stack: DemoStack, labels: int) -> None:
+    """The first convergence (labels showing their first image), then HQ's changes."""
+    opened = time.monotonic()
+    shown = 0
+    while shown < labels:
+        await asyncio.sleep(PROGRESS_EVERY_S)
+        shown = await stack.shown()
+        console.print(f"  labels confirmed: {shown} / {labels}")
+    console.print(
+        f"[green]all {labels} labels confirmed[/] in {time.monotonic() - opened:.1f} s;"
+        " HQ's changes from now on:"
+    )
+    reported = stack.hq.published
+    while True:
+        await asyncio.sleep(PROGRESS_EVERY_S)
+        recent = list(stack.hq.recent)
+        fresh = stack.hq.published - reported
         reported = stack.hq.published
-        while True:
-            await asyncio.sleep(PROGRESS_EVERY_S)
-            recent = list(stack.hq.recent)
-            fresh = stack.hq.published - reported
-            reported = stack.hq.published
-            for change in recent[len(recent) - min(fresh, len(recent)) :]:
-                console.print(f"  HQ {change.kind:<16} {change.summary}")
+        for change in recent[len(recent) - min(fresh, len(recent)) :]:
+            console.print(f"  HQ {change.kind:<16} {change.summary}")
 
 
 def demo(
