@@ -20,12 +20,20 @@ async def log_in(context: BrowserContext, demo: DemoStack, role: str) -> Page:
     return page
 
 
-async def confirmed_hash(demo: DemoStack, device_id: str, within_s: float = 30.0) -> bytes:
-    """The content hash the label reports once it shows its desired image."""
+async def confirmed_hash(
+    demo: DemoStack, device_id: str, within_s: float = 30.0, *, other_than: bytes | None = None
+) -> bytes:
+    """The content hash the label reports once it shows its desired image (one other than
+    `other_than`: a change is rendered after the page that made it has answered)."""
     deadline = time.monotonic() + within_s
     while time.monotonic() < deadline:
         state = await label_state(demo.controller.conn, device_id)
-        if state is not None and state.desired_hash and state.reported_hash == state.desired_hash:
+        if (
+            state is not None
+            and state.desired_hash
+            and state.reported_hash == state.desired_hash
+            and state.desired_hash != other_than
+        ):
             return state.desired_hash
         await asyncio.sleep(0.1)
     raise AssertionError(f"{device_id} did not show its desired image within {within_s} s")
