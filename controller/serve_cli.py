@@ -52,6 +52,8 @@ def serve(
             host=settings.http_host,
             port=settings.http_port,
             log_level="info" if verbose else "warning",
+            # The console's live wall holds an SSE stream open; do not wait for it to end.
+            timeout_graceful_shutdown=2,
         )
         return
     with contextlib.suppress(KeyboardInterrupt):

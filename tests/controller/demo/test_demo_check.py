@@ -33,3 +33,26 @@ def test_demo_reaches_a_working_console_and_stops_cleanly() -> None:
     )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "stopped cleanly" in result.stdout
+
+
+@pytest.mark.slow
+def test_make_demo_from_a_fresh_clone() -> None:
+    """`make demo` in a fresh clone of HEAD sets itself up and reaches a working console."""
+    result = subprocess.run(
+        [
+            sys.executable,
+            str(ROOT / "scripts" / "check-demo"),
+            "--fresh-clone",
+            "--labels",
+            "300",
+            "--timeout",
+            "80",
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=110,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "stopped cleanly" in result.stdout
