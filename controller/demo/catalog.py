@@ -278,6 +278,90 @@ FAMILIES: tuple[Family, ...] = (
         0.75,
         "piece",
     ),
+    Family(
+        "Süzme Çiçek Balı",
+        ("Balparmak", "Anzer", "Koska"),
+        (("450 g", "450", "g"), ("850 g", "850", "g")),
+        900,
+    ),
+    Family(
+        "Tahin",
+        ("Koska", "Tahsildaroğlu", "Arifoğlu"),
+        (("300 g", "300", "g"), ("600 g", "600", "g")),
+        500,
+    ),
+    Family("Üzüm Pekmezi", ("Koska", "Balparmak", "Kırlangıç"), (("800 g", "800", "g"),), 250),
+    Family("Vişne Reçeli", ("Tamek", "Koska", "Tukaş"), (("380 g", "380", "g"),), 280),
+    Family(
+        "Kakaolu Fındık Kreması",
+        ("Nutella", "Sarelle", "Ülker"),
+        (("350 g", "350", "g"), ("750 g", "750", "g")),
+        450,
+    ),
+    Family(
+        "Pilavlık Bulgur",
+        ("Duru", "Yayla", "Reis"),
+        (("1 kg", "1", "kg"), ("2,5 kg", "2.5", "kg")),
+        55,
+    ),
+    Family("Mısır Gevreği", ("Nestlé", "Kellogg's", "Eti"), (("375 g", "375", "g"),), 320),
+    Family("Tost Ekmeği", ("Uno", "Untad", "Efsane"), (("500 g", "500", "g"),), 90),
+    Family("Kaymaklı Dondurma", ("Algida", "Panda", "Golf"), (("1,5 l", "1.5", "l"),), 150, "l"),
+    Family(
+        "Dondurulmuş Patates",
+        ("Superfresh", "McCain", "Dardanel"),
+        (("1 kg", "1", "kg"), ("2,5 kg", "2.5", "kg")),
+        95,
+    ),
+    Family("Ton Balığı", ("Dardanel", "Superfresh", "Tukaş"), (("3 x 75 g", "225", "g"),), 900),
+    Family("Piliç Sosis", ("Pınar", "Namet", "Banvit"), (("200 g", "200", "g"),), 400),
+    Family("Kefir", ("Altınkılıç", "Sütaş", "Pınar"), (("1 l", "1", "l"),), 70, "l"),
+    Family(
+        "Labne", ("Pınar", "Sütaş", "Eker"), (("200 g", "200", "g"), ("400 g", "400", "g")), 300
+    ),
+    Family("Güllü Lokum", ("Hacı Bekir", "Koska", "Kahve Dünyası"), (("350 g", "350", "g"),), 500),
+    Family("Gazoz", ("Uludağ", "Beypazarı", "Elvan"), (("1 l", "1", "l"),), 35, "l"),
+    Family(
+        "Şeftalili Soğuk Çay", ("Lipton", "Fuse Tea", "Doğuş"), (("1,5 l", "1.5", "l"),), 40, "l"
+    ),
+    Family(
+        "Enerji İçeceği",
+        ("Red Bull", "Monster", "Burn"),
+        (("250 ml", "250", "ml"), ("500 ml", "500", "ml")),
+        280,
+        "l",
+    ),
+    Family("Çamaşır Suyu", ("ACE", "Domestos", "Marmara"), (("3,5 l", "3.5", "l"),), 25, "l"),
+    Family(
+        "Cam Temizleyici", ("Cif", "Mr. Muscle", "Parlak"), (("750 ml", "750", "ml"),), 130, "l"
+    ),
+    Family("Deodorant", ("Rexona", "Nivea", "Axe"), (("150 ml", "150", "ml"),), 800, "l"),
+    Family(
+        "Duş Jeli",
+        ("Duru", "Palmolive", "Nivea"),
+        (("500 ml", "500", "ml"), ("750 ml", "750", "ml")),
+        220,
+        "l",
+    ),
+    Family(
+        "Yetişkin Kedi Maması",
+        ("Whiskas", "Felix", "Pro Plan"),
+        (("1,4 kg", "1.4", "kg"), ("3 kg", "3", "kg")),
+        250,
+    ),
+    Family(
+        "Yetişkin Köpek Maması",
+        ("Pedigree", "Reflex", "Pro Plan"),
+        (("3 kg", "3", "kg"), ("10 kg", "10", "kg")),
+        180,
+    ),
+    Family("Çubuk Kraker", ("Eti", "Ülker", "Tadım"), (("170 g", "170", "g"),), 260),
+    Family(
+        "Filtre Kahve",
+        ("Tchibo", "Jacobs", "Kahve Dünyası"),
+        (("250 g", "250", "g"), ("500 g", "500", "g")),
+        1100,
+    ),
 )
 
 PRODUCE: tuple[Produce, ...] = (
