@@ -284,7 +284,10 @@ async def running_demo(
                         settings, controller=ctl, display=SimulatorDisplay(simulator), demo=True
                     )
                     server = _EmbeddedServer(
-                        uvicorn.Config(app, log_level="warning", lifespan="on")
+                        # A browser's open event stream must not hold up Ctrl-C.
+                        uvicorn.Config(
+                            app, log_level="warning", lifespan="on", timeout_graceful_shutdown=2
+                        )
                     )
                     web = tasks.create_task(server.serve(sockets=[sock]), name="web")
                     hq_task = tasks.create_task(hq.run(HOST, broker_port, secret), name="demo-hq")
