@@ -61,6 +61,7 @@ from label_renderer.batch import default_workers
 STORE_ID = "kadikoy"
 HOST = "127.0.0.1"
 SIM_READY_TIMEOUT_S = 120.0
+HQ_START_LATEST_S = 120.0
 BROKERS = ("auto", "mosquitto", "amqtt")
 
 # Fast enough to watch: labels wake every 3 s (real ones: 20-40 s) and refresh in 1-3 s.
@@ -91,17 +92,23 @@ class DemoStack:
 
     async def shown(self) -> int:
         """Labels that applied an image from the controller at least once (first convergence)."""
-        return await self._count("reported_revision > 0")
+        return await count_labels(self.controller, SHOWN)
 
     async def confirmed(self) -> int:
         """Labels showing the image the controller wants them to show, as they reported it."""
-        return await self._count("desired_hash IS NOT NULL AND reported_hash = desired_hash")
+        return await count_labels(self.controller, CONFIRMED)
 
-    async def _count(self, condition: str) -> int:
-        query = f"SELECT count(*) FROM label_state WHERE {condition}"  # noqa: S608 - constants
-        async with self.controller.conn.execute(query) as cursor:
-            row = await cursor.fetchone()
-        return int(row[0]) if row else 0
+
+SHOWN = "reported_revision > 0"
+CONFIRMED = "desired_hash IS NOT NULL AND reported_hash = desired_hash"
+
+
+async def count_labels(controller: Controller, condition: str) -> int:
+    """Labels whose state meets `condition` (SHOWN or CONFIRMED)."""
+    query = f"SELECT count(*) FROM label_state WHERE {condition}"  # noqa: S608 - constants
+    async with controller.conn.execute(query) as cursor:
+        row = await cursor.fetchone()
+    return int(row[0]) if row else 0
 
 
 def listen_socket(port: int, host: str = HOST) -> socket.socket:
@@ -290,7 +297,12 @@ async def running_demo(
                         )
                     )
                     web = tasks.create_task(server.serve(sockets=[sock]), name="web")
-                    hq_task = tasks.create_task(hq.run(HOST, broker_port, secret), name="demo-hq")
+                    hq_task = tasks.create_task(
+                        _hq_after_opening(
+                            hq, ctl, labels, host=HOST, port=broker_port, secret=secret
+                        ),
+                        name="demo-hq",
+                    )
                     try:
                         while not server.started:
                             if web.done():
@@ -314,6 +326,23 @@ async def running_demo(
                         with contextlib.suppress(asyncio.CancelledError):
                             await web
                         sim_task.cancel()
+
+
+async def _hq_after_opening(
+    hq: DemoHq, ctl: Controller, labels: int, *, host: str, port: int, secret: str
+) -> None:
+    """HQ starts once every label shows its first image (or after HQ_START_LATEST_S).
+
+    Why wait: a catalog change that reaches a label's first push while the store is opening can
+    leave that label waiting for the push's retry timeout (found with 3,000 labels; reported to
+    the controller's owners), and the demo's first convergence should not depend on it.
+    """
+    deadline = asyncio.get_running_loop().time() + HQ_START_LATEST_S
+    while asyncio.get_running_loop().time() < deadline:
+        if await count_labels(ctl, SHOWN) >= labels:
+            break
+        await asyncio.sleep(1.0)
+    await hq.run(host, port, secret)
 
 
 async def _wait(event: asyncio.Event, task: asyncio.Task[None], within_s: float, what: str) -> None:
