@@ -40,7 +40,7 @@ test: setup lint typecheck
 # A whole simulated store and its web console (docs/demo.md); Ctrl-C stops it.
 # Options: make demo DEMO_ARGS="--port 8080 --labels 2000 --broker amqtt"
 demo: setup
-	$(VENV)/bin/python -m controller.demo $(DEMO_ARGS)
+	$(VENV)/bin/omnishelf demo $(DEMO_ARGS)
 
 # Re-pin dependencies after editing pyproject.toml.
 lock: | $(UV)

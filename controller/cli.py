@@ -11,6 +11,7 @@ import typer
 from rich.console import Console
 
 from controller.api.token_cli import token_app
+from controller.demo.cli import demo
 from controller.import_cli import import_items
 from controller.local_broker import LocalBroker
 from controller.render_cli import render
@@ -24,6 +25,7 @@ app.command()(sim)
 app.command()(render)
 app.command()(serve)
 app.command("import")(import_items)
+app.command()(demo)
 app.add_typer(token_app, name="token")
 console = Console(stderr=True)
 

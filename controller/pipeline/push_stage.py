@@ -34,6 +34,7 @@ from controller.state.labels_repo import (
     desired_images,
     due_pushes,
     ensure_push,
+    postpone_offline,
     pushes_attempted,
     record_report,
 )
@@ -102,6 +103,7 @@ class PushStage:
         labels = await devices_by_id(self.conn, ids)
         images = await desired_images(self.conn, ids)
         attempts: list[tuple[str, int, datetime]] = []
+        postponed: list[tuple[str, int, datetime]] = []
         problems: dict[str, str] = {}
         offers: list[list[tuple[DeviceAddress, Message]]] = []
         offline = 0
@@ -110,7 +112,7 @@ class PushStage:
             if label is None or not label.adopted or not label.online:
                 offline += 1
                 later = now + timedelta(seconds=OFFLINE_RECHECK_S)
-                attempts.append((push.device_id, push.revision, later))
+                postponed.append((push.device_id, push.revision, later))
                 continue
             if push.attempts >= self.max_attempts and push.attempts % self.max_attempts == 0:
                 problem = f"{PUSH_PROBLEM} of revision {push.revision} after {push.attempts} tries"
@@ -131,6 +133,8 @@ class PushStage:
             offers.append([(address, m) for m in messages])
         async with transaction(self.conn):
             await pushes_attempted(self.conn, attempts)
+            # Conditional: a Birth recorded since the read above has made its push due again.
+            await postpone_offline(self.conn, postponed)
             for device_id, problem in problems.items():
                 await set_problem(self.conn, device_id, problem, now)
         for offer in offers:

@@ -223,6 +223,20 @@ async def push_attempted(
     await pushes_attempted(conn, [(device_id, revision, retry_at)])
 
 
+async def postpone_offline(
+    conn: aiosqlite.Connection, postponed: list[tuple[str, int, datetime]]
+) -> None:
+    """Put off pushes to offline labels: (device id, revision, until). A label whose Birth was
+    recorded since the caller read it as offline is left due (its catch-up made it due)."""
+    async with transaction(conn):
+        await conn.executemany(
+            "UPDATE outbox SET next_attempt_at = ? WHERE device_id = ? AND revision = ?"
+            " AND NOT EXISTS (SELECT 1 FROM devices d WHERE d.device_id = outbox.device_id"
+            " AND d.online = 1 AND d.adopted = 1)",
+            [(until.isoformat(), device_id, revision) for device_id, revision, until in postponed],
+        )
+
+
 async def pushes_attempted(
     conn: aiosqlite.Connection, attempts: list[tuple[str, int, datetime]]
 ) -> None:
