@@ -20,7 +20,7 @@ import aiosqlite
 
 from controller.catalog.items import CatalogItem
 from controller.catalog.pricing import AppliedPrice
-from controller.state.database import transaction
+from controller.state.database import in_chunks, transaction
 
 
 class Stored(StrEnum):
@@ -87,9 +87,7 @@ async def current_items(conn: aiosqlite.Connection, skus: Iterable[str]) -> dict
     """The stored, not deleted items among `skus`, in a few queries whatever their number."""
     wanted = list(skus)
     found: dict[str, CatalogItem] = {}
-    for start in range(0, len(wanted), 500):
-        part = wanted[start : start + 500]
-        marks = ",".join("?" * len(part))
+    for part, marks in in_chunks(wanted):
         async with conn.execute(
             f"SELECT sku, body FROM items WHERE deleted = 0 AND sku IN ({marks})",  # noqa: S608
             part,

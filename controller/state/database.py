@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 import weakref
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
 
@@ -62,6 +62,16 @@ async def open_database(path: Path | str) -> AsyncIterator[aiosqlite.Connection]
         yield conn
     finally:
         await conn.close()
+
+
+MAX_PARAMETERS = 500  # well under SQLite's limit on host parameters per statement
+
+
+def in_chunks(values: Sequence[str]) -> Iterator[tuple[list[str], str]]:
+    """`values` in parts small enough for one `IN (...)`, each with its "?,?,..." placeholders."""
+    for start in range(0, len(values), MAX_PARAMETERS):
+        part = list(values[start : start + MAX_PARAMETERS])
+        yield part, ",".join("?" * len(part))
 
 
 class _Writer:

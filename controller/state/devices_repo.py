@@ -14,7 +14,7 @@ from datetime import datetime
 import aiosqlite
 
 from controller.errors import ControllerError
-from controller.state.database import transaction
+from controller.state.database import in_chunks, transaction
 
 
 class UnknownDevice(ControllerError):
@@ -105,9 +105,7 @@ async def device(conn: aiosqlite.Connection, device_id: str) -> Device | None:
 async def devices_by_id(conn: aiosqlite.Connection, device_ids: list[str]) -> dict[str, Device]:
     """The registered devices among `device_ids`, in a few queries whatever their number."""
     found: dict[str, Device] = {}
-    for start in range(0, len(device_ids), 500):
-        part = device_ids[start : start + 500]
-        marks = ",".join("?" * len(part))
+    for part, marks in in_chunks(device_ids):
         query = f"SELECT * FROM devices WHERE device_id IN ({marks})"  # noqa: S608
         async with conn.execute(query, part) as cursor:
             for row in await cursor.fetchall():
@@ -199,9 +197,7 @@ async def render_targets(
 ) -> dict[str, RenderTarget]:
     """The registered devices among `device_ids` with their bindings, in a few queries."""
     found: dict[str, RenderTarget] = {}
-    for start in range(0, len(device_ids), 500):
-        part = device_ids[start : start + 500]
-        marks = ",".join("?" * len(part))
+    for part, marks in in_chunks(device_ids):
         async with conn.execute(
             "SELECT d.device_id, d.model, d.adopted, b.sku, b.template, b.page"  # noqa: S608
             " FROM devices d LEFT JOIN bindings b USING (device_id)"

@@ -20,7 +20,7 @@ from enum import IntEnum
 
 import aiosqlite
 
-from controller.state.database import transaction
+from controller.state.database import in_chunks, transaction
 
 
 class Priority(IntEnum):
@@ -101,9 +101,7 @@ async def plan_pushes(
     async with transaction(conn):
         current: dict[str, tuple[int, bytes | None]] = {}
         ids = [image.device_id for image in images]
-        for start in range(0, len(ids), 500):
-            part = ids[start : start + 500]
-            marks = ",".join("?" * len(part))
+        for part, marks in in_chunks(ids):
             async with conn.execute(
                 "SELECT device_id, MAX(desired_revision, reported_revision), desired_hash"  # noqa: S608
                 f" FROM label_state WHERE device_id IN ({marks})",
@@ -269,9 +267,7 @@ async def desired_images(
 ) -> dict[str, DesiredImage]:
     """The desired image (and the shown one) of each label that has one, in a few queries."""
     found: dict[str, DesiredImage] = {}
-    for start in range(0, len(device_ids), 500):
-        part = device_ids[start : start + 500]
-        marks = ",".join("?" * len(part))
+    for part, marks in in_chunks(device_ids):
         async with conn.execute(
             "SELECT device_id, desired_revision, desired_hash, desired_planes, shown_planes,"  # noqa: S608
             " desired_page FROM label_state"

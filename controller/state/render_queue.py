@@ -15,7 +15,7 @@ from datetime import datetime
 
 import aiosqlite
 
-from controller.state.database import transaction
+from controller.state.database import in_chunks, transaction
 from controller.state.labels_repo import Priority
 
 
@@ -62,9 +62,7 @@ async def enqueue_items(
     """Queue every adopted label bound to these items."""
     wanted = list(dict.fromkeys(skus))
     devices: list[str] = []
-    for start in range(0, len(wanted), 500):
-        part = wanted[start : start + 500]
-        marks = ",".join("?" * len(part))
+    for part, marks in in_chunks(wanted):
         async with conn.execute(
             "SELECT b.device_id FROM bindings b JOIN devices d USING (device_id)"  # noqa: S608
             f" WHERE d.adopted = 1 AND b.sku IN ({marks})",
