@@ -52,6 +52,11 @@ class LocalBroker:
         return f"mqtt://{self.host}:{self.port}"
 
     @property
+    def pid(self) -> int | None:
+        """The Mosquitto process (for the benchmarks' CPU accounting), None when not running."""
+        return self._process.pid if self._process is not None else None
+
+    @property
     def password_file(self) -> Path:
         return self.workdir / "passwords"
 

@@ -32,7 +32,6 @@ from controller.state.database import transaction
 from controller.state.devices_repo import render_targets
 from controller.state.fleet_repo import set_problem
 from controller.state.labels_repo import PlannedImage, plan_pushes
-from controller.state.render_queue import QueuedRender
 from firmware_protocol.models import ModelId, model
 from firmware_protocol.planes import content_hash
 from label_renderer.batch import BatchRenderer, RenderedPlanes, RenderJob
@@ -77,7 +76,7 @@ class RenderStage:
             return None
         now = self.clock()
         started = time.perf_counter()
-        jobs, contents, problems, blanks = await self._jobs(queued, now)
+        jobs, contents, problems, blanks = await self.jobs([q.device_id for q in queued], now)
         prepared = time.perf_counter()
         results = await asyncio.to_thread(self.renderer.render, jobs) if jobs else []
         rendered = time.perf_counter()
@@ -126,12 +125,13 @@ class RenderStage:
         )
         return RoundResult(len(results), planned, len(problems))
 
-    async def _jobs(
-        self, queued: list[QueuedRender], now: datetime
+    async def jobs(
+        self, device_ids: list[str], now: datetime
     ) -> tuple[list[RenderJob], dict[str, LabelContent], dict[str, str], list[RenderedPlanes]]:
         """A job per renderable label, the content of each item, why others cannot render, and
-        blank images for unlinked labels."""
-        targets = await render_targets(self.conn, [q.device_id for q in queued])
+        blank images for unlinked labels (the benchmarks also call this, to render a store
+        without the rest of the pipeline)."""
+        targets = await render_targets(self.conn, device_ids)
         items = await current_items(self.conn, {t.sku for t in targets.values() if t.sku})
         contents: dict[str, LabelContent] = {}
         for sku, item in items.items():
@@ -141,25 +141,23 @@ class RenderStage:
         jobs: list[RenderJob] = []
         problems: dict[str, str] = {}
         blanks: list[RenderedPlanes] = []
-        for entry in queued:
-            target = targets.get(entry.device_id)
+        for device_id in device_ids:
+            target = targets.get(device_id)
             if target is None or not target.adopted:
                 continue  # not ours (any more): nothing to show
             if target.sku is None:
-                blanks.append(_blank(entry.device_id, target.model))
+                blanks.append(_blank(device_id, target.model))
                 continue
             content = contents.get(target.sku)
             if content is None:
-                problems[entry.device_id] = f"item {target.sku} is not in the catalog"
+                problems[device_id] = f"item {target.sku} is not in the catalog"
                 continue
             try:
                 model_name = model(ModelId(target.model)).name
             except ValueError:
-                problems[entry.device_id] = f"unknown model {target.model}"
+                problems[device_id] = f"unknown model {target.model}"
                 continue
-            jobs.append(
-                RenderJob(entry.device_id, content, model_name, target.template, target.page)
-            )
+            jobs.append(RenderJob(device_id, content, model_name, target.template, target.page))
         return jobs, contents, problems, blanks
 
 

@@ -1,0 +1,63 @@
+"""The simulated store of a benchmark, in its own process (as it would be on its own hardware):
+its CPU never competes with the benchmark's clock-keeping event loop, and its memory is its own.
+
+Prints one JSON line when its store is built ({"rss_mb": ...}) and one when every connection is
+up ({"ready": true, "rss_mb": ...}); runs until terminated. The store secret comes from
+$OMNISHELF_STORE_SECRET. Labels are immediate (no wake delay, no refresh time, no radio limit),
+so that what is measured is the controller.
+
+    python -m bench.sim_process --broker mqtt://127.0.0.1:PORT --store bench --labels 20000 \
+        --access-points 20
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import signal
+import sys
+
+from bench.harness import rss_mb
+from device_sim.behaviour import Behaviour
+from device_sim.mqtt import BrokerAddress
+from device_sim.simulator import Simulator
+from device_sim.store import StoreSpec, build_store
+
+
+def _say(**fields: object) -> None:
+    sys.stdout.write(json.dumps(fields) + "\n")
+    sys.stdout.flush()
+
+
+async def _run(args: argparse.Namespace) -> None:
+    spec = StoreSpec(args.store, args.labels, access_points=args.access_points)
+    _say(rss_mb=rss_mb(), phase="started")
+    gateways = build_store(spec, Behaviour.instant())
+    _say(rss_mb=rss_mb(), phase="built")
+    secret = os.environ["OMNISHELF_STORE_SECRET"]
+    simulator = Simulator(gateways, BrokerAddress.parse(args.broker), secret)
+    ready = asyncio.Event()
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    loop.add_signal_handler(signal.SIGTERM, stop.set)
+    async with asyncio.TaskGroup() as tasks:
+        run = tasks.create_task(simulator.run(ready=ready), name="simulator")
+        await ready.wait()
+        _say(rss_mb=rss_mb(), phase="ready")
+        await stop.wait()
+        run.cancel()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--broker", required=True)
+    parser.add_argument("--store", required=True)
+    parser.add_argument("--labels", type=int, required=True)
+    parser.add_argument("--access-points", type=int, required=True)
+    asyncio.run(_run(parser.parse_args()))
+
+
+if __name__ == "__main__":
+    main()
