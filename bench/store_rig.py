@@ -159,6 +159,7 @@ class StoreRig:
         self.sim_rss: dict[str, float] = {}
         self._hq: aiomqtt.Client | None = None
         self._versions: dict[str, int] = {}
+        self._profilers: list[subprocess.Popen[bytes]] = []
 
     # ---- set-up -------------------------------------------------------------------------------
 
@@ -258,6 +259,25 @@ class StoreRig:
                 stdout=out,
                 stderr=subprocess.STDOUT,
             )
+        self._profile(self.controller.pid, "controller")
+
+    def _profile(self, pid: int, name: str) -> None:
+        """With $OMNISHELF_BENCH_PYSPY set (and py-spy installed), sample the process until it
+        ends: collapsed stacks in `name`.txt under the rig's directory (keep it with
+        $OMNISHELF_BENCH_KEEP)."""
+        if not os.environ.get("OMNISHELF_BENCH_PYSPY"):
+            return
+        py_spy = Path(sys.executable).parent / "py-spy"
+        out = self.workdir / f"{name}.txt"
+        command = [str(py_spy), "record", "--pid", str(pid), "--format", "raw", "--rate", "200"]
+        command += ["--nonblocking", "-o", str(out)]
+        self._profilers.append(
+            subprocess.Popen(
+                command,
+                stdout=subprocess.DEVNULL,
+                stderr=(self.workdir / "py-spy.log").open("ab"),
+            )
+        )
 
     async def watch_reports(self) -> None:
         """Feed `self.watch` from every label's Reported, for as long as the rig runs."""
@@ -386,16 +406,16 @@ class StoreRig:
         return rss_mb(self.simulator.pid)
 
     def stop(self) -> None:
-        for process in (self.controller, self.simulator):
-            if process is not None and process.poll() is None:
+        processes = [p for p in (self.controller, self.simulator) if p is not None]
+        for process in processes:
+            if process.poll() is None:
                 process.terminate()
-        for process in (self.controller, self.simulator):
-            if process is not None:
-                try:
-                    process.wait(10)
-                except subprocess.TimeoutExpired:
-                    process.kill()
-                    process.wait()
+        for process in processes + self._profilers:  # a profiler ends with its process
+            try:
+                process.wait(10)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
 
 
 @contextlib.asynccontextmanager
@@ -409,6 +429,8 @@ async def running_store(broker: LocalBroker, shape: StoreShape) -> AsyncIterator
             await rig.prepare()
             rig.start_simulator()
             await rig.simulator_ready()
+            assert rig.simulator is not None
+            rig._profile(rig.simulator.pid, "simulator")
             async with asyncio.TaskGroup() as tasks:
                 watch = tasks.create_task(rig.watch_reports(), name="report-watch")
                 await asyncio.sleep(0.2)  # the watch's subscription is in place

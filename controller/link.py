@@ -53,6 +53,7 @@ class Incoming:
 
 Handler = Callable[[list[Incoming]], Awaitable[None]]
 MAX_BATCH = 500
+PENDING_CALLS_WARNING = 10_000  # publishes awaiting their ack before aiomqtt warns
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,6 +121,9 @@ class MqttSession:
             keepalive=c.keepalive,
             max_inflight_messages=c.max_inflight,
         )
+        # Many publishes await their PUBACK at once by design (the push stage's senders): aiomqtt
+        # would log a warning for each one above 10, which cost a quarter of a reprice's CPU.
+        client.pending_calls_threshold = PENDING_CALLS_WARNING
         if c.manual_ack:
             client._client.manual_ack_set(True)
         return client

@@ -72,6 +72,7 @@ class ImageTransfers:
         chunk_size: int,
         base: bytes | None = None,
         page: int = 0,
+        compressed: bytes | None = None,
     ) -> list[Message]:
         """Desired then every chunk: a delta against `base` (what the label shows) if smaller."""
         prepared = prepare_image(
@@ -81,6 +82,7 @@ class ImageTransfers:
             chunk_size=chunk_size,
             page=page,
             base=base,
+            compressed=compressed,
         )
         self._offers[device_id] = _Offer(prepared, planes, page)
         return [prepared.desired, *prepared.chunks()]

@@ -64,8 +64,18 @@ def xor_bytes(a: bytes, b: bytes) -> bytes:
     return (int.from_bytes(a, "big") ^ int.from_bytes(b, "big")).to_bytes(len(a), "big")
 
 
+# Level 6, not 9: on label planes level 9 takes six times the CPU (1.2 vs 0.2 ms for a 2.9"
+# label here) for 1-2% fewer bytes, and a store-wide reprice compresses two streams per label.
+ZLIB_LEVEL = 6
+
+
+def compress_planes(planes: bytes) -> bytes:
+    """The zlib stream the controller stores and offers as a full frame (§5.3)."""
+    return zlib.compress(planes, ZLIB_LEVEL)
+
+
 def _compress(data: bytes, compression: Compression) -> bytes:
-    return zlib.compress(data, 9) if compression is Compression.ZLIB else data
+    return compress_planes(data) if compression is Compression.ZLIB else data
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,11 +116,20 @@ def prepare_image(
     page: int = 0,
     base: bytes | None = None,
     compression: Compression = Compression.ZLIB,
+    compressed: bytes | None = None,
 ) -> PreparedImage:
-    """An offer for `planes`; a delta against `base` (the planes the device shows) if smaller."""
+    """An offer for `planes`; a delta against `base` (the planes the device shows) if smaller.
+
+    `compressed`: the zlib stream of `planes` if the caller has it already (the controller
+    stores every desired image compressed), so that it is not compressed again.
+    """
     if chunk_size < MIN_CHUNK:
         raise TransferError(f"chunk size {chunk_size} is below the minimum {MIN_CHUNK}")
-    encoding, payload, base_hash = Encoding.FULL, _compress(planes, compression), NO_HASH
+    if compressed is not None and compression is Compression.ZLIB:
+        full = compressed
+    else:
+        full = _compress(planes, compression)
+    encoding, payload, base_hash = Encoding.FULL, full, NO_HASH
     if base is not None and len(base) == len(planes):
         delta = _compress(xor_bytes(planes, base), compression)
         if len(delta) < len(payload):

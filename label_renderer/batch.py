@@ -41,6 +41,7 @@ from typing import Self
 
 from firmware_protocol.models import LABEL_MODELS, DeviceModel
 from firmware_protocol.planes import content_hash
+from firmware_protocol.transfer import compress_planes
 from label_renderer.content import LabelContent
 from label_renderer.errors import RenderError
 from label_renderer.library import packaged_template, panel_of, template_for, template_names
@@ -72,6 +73,7 @@ class RenderedPlanes:
     planes: bytes = b""
     content_hash: bytes = b""
     error: str | None = None
+    compressed: bytes = b""  # the planes' zlib stream (what the controller stores and offers)
 
     @property
     def ok(self) -> bool:
@@ -102,7 +104,15 @@ def render_job(job: RenderJob) -> RenderedPlanes:
         planes = render_label(job.content, template, model, job.page).planes()
     except RenderError as exc:
         return RenderedPlanes(job.key, job.model, template_name, job.page, error=_describe(exc))
-    return RenderedPlanes(job.key, job.model, template_name, job.page, planes, content_hash(planes))
+    return RenderedPlanes(
+        job.key,
+        job.model,
+        template_name,
+        job.page,
+        planes,
+        content_hash(planes),
+        compressed=compress_planes(planes),  # here, in the worker, not in the controller's loop
+    )
 
 
 def render_jobs(jobs: Sequence[RenderJob]) -> list[RenderedPlanes]:

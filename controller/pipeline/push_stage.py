@@ -129,6 +129,7 @@ class PushStage:
                 revision=image.revision,
                 chunk_size=chunk_size_for(label.max_packet, address.topic(Opcode.CHUNK)),
                 base=image.shown,
+                compressed=image.stored,
             )
             offers.append([(address, m) for m in messages])
         async with transaction(self.conn):

@@ -34,6 +34,7 @@ from controller.state.fleet_repo import set_problem
 from controller.state.labels_repo import PlannedImage, plan_pushes
 from firmware_protocol.models import ModelId, model
 from firmware_protocol.planes import content_hash
+from firmware_protocol.transfer import compress_planes
 from label_renderer.batch import BatchRenderer, RenderedPlanes, RenderJob
 from label_renderer.content import LabelContent
 
@@ -100,6 +101,7 @@ class RenderStage:
                     result.planes,
                     result.page,
                     result.template,
+                    result.compressed or None,
                 )
             )
         async with transaction(self.conn):
@@ -164,4 +166,12 @@ class RenderStage:
 def _blank(device_id: str, model_id: int) -> RenderedPlanes:
     panel = model(ModelId(model_id))
     planes = bytes(panel.frame_size)  # palette index 0, white, everywhere
-    return RenderedPlanes(device_id, panel.name, None, 1, planes, content_hash(planes))
+    return RenderedPlanes(
+        device_id,
+        panel.name,
+        None,
+        1,
+        planes,
+        content_hash(planes),
+        compressed=compress_planes(planes),
+    )

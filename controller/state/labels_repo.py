@@ -21,6 +21,7 @@ from enum import IntEnum
 import aiosqlite
 
 from controller.state.database import in_chunks, transaction
+from firmware_protocol.transfer import compress_planes
 
 
 class Priority(IntEnum):
@@ -67,6 +68,7 @@ class PlannedImage:
     planes: bytes | None = None
     page: int = 1
     template: str | None = None
+    compressed: bytes | None = None  # the planes' zlib stream, if the renderer made it already
 
 
 async def plan_push(
@@ -118,7 +120,9 @@ async def plan_pushes(
                 continue
             revision = (known[0] if known else 0) + 1
             current[image.device_id] = (revision, image.content_hash)
-            stored = zlib.compress(image.planes, 6) if image.planes is not None else None
+            stored = image.compressed
+            if stored is None and image.planes is not None:
+                stored = compress_planes(image.planes)
             states.append(
                 (
                     image.device_id,
@@ -260,6 +264,7 @@ class DesiredImage:
     planes: bytes
     shown: bytes | None
     page: int
+    stored: bytes  # `planes` compressed, as stored: a full frame's payload as it is
 
 
 async def desired_images(
@@ -283,6 +288,7 @@ async def desired_images(
                     zlib.decompress(row["desired_planes"]),
                     zlib.decompress(shown) if shown is not None else None,
                     row["desired_page"],
+                    row["desired_planes"],
                 )
     return found
 
