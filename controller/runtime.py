@@ -25,7 +25,7 @@ from controller.link import Incoming, MqttSession, SessionConfig
 from controller.operations import StaffOperations
 from controller.pipeline.ingest import ChangeResult, apply_changes
 from controller.pipeline.push_stage import PushStage
-from controller.pipeline.render_stage import RenderStage
+from controller.pipeline.render_stage import PreparedRound, RenderStage
 from controller.pipeline.schedule import switch_due_promotions
 from controller.provisioning import CONTROLLER_USER, client_password
 from controller.settings import Settings
@@ -148,12 +148,29 @@ class Controller:
         kick.clear()
 
     async def _render_loop(self) -> None:
-        while True:
-            result = await self.render_stage.run_round()
-            if result is None:
-                await self._wait(self._render_kick, POLL_S)
-            elif result.planned:
-                self._push_kick.set()
+        """Rounds overlap: while one round is in the render processes, the next one is read
+        from the database and the one rendered before is planned, so that the processes do not
+        wait for the database (a label is never in two rounds at once)."""
+        stage = self.render_stage
+        async with asyncio.TaskGroup() as tasks:
+            rendering: asyncio.Task[PreparedRound] | None = None
+            in_flight: frozenset[str] = frozenset()
+            while True:
+                prepared = await stage.prepare(in_flight)
+                if rendering is None:
+                    if prepared is None:
+                        await self._wait(self._render_kick, POLL_S)
+                    else:
+                        rendering = tasks.create_task(stage.render(prepared), name="render-round")
+                        in_flight = prepared.device_ids
+                    continue
+                rendered = await rendering
+                rendering, in_flight = None, frozenset()
+                if prepared is not None:
+                    rendering = tasks.create_task(stage.render(prepared), name="render-round")
+                    in_flight = prepared.device_ids
+                if (await stage.finish(rendered)).planned:
+                    self._push_kick.set()
 
     async def _push_loop(self) -> None:
         while True:

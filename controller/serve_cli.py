@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import signal
 from typing import Annotated
 
 import typer
@@ -61,6 +62,10 @@ def serve(
 
 
 async def _headless(settings: Settings) -> None:
+    # SIGTERM (systemd, docker stop) stops like Ctrl-C: the render processes are shut down with
+    # the controller instead of outliving it.
+    stop = asyncio.Event()
+    asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
     async with running_controller(settings) as controller:
         console.print(f"controller for store {controller.store} running; Ctrl-C stops")
-        await asyncio.Event().wait()
+        await stop.wait()

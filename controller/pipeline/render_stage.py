@@ -18,7 +18,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 
 import aiosqlite
@@ -32,6 +32,7 @@ from controller.state.database import transaction
 from controller.state.devices_repo import render_targets
 from controller.state.fleet_repo import set_problem
 from controller.state.labels_repo import PlannedImage, plan_pushes
+from controller.state.render_queue import QueuedRender
 from firmware_protocol.models import ModelId, model
 from firmware_protocol.planes import content_hash
 from firmware_protocol.transfer import compress_planes
@@ -41,6 +42,26 @@ from label_renderer.content import LabelContent
 log = logging.getLogger(__name__)
 
 ROUND_SIZE = 256
+
+
+@dataclass(slots=True)
+class PreparedRound:
+    """A round on its way: its queue rows, jobs and item contents, then its render results."""
+
+    queued: list[QueuedRender]
+    now: datetime
+    jobs: list[RenderJob]
+    contents: dict[str, LabelContent]
+    problems: dict[str, str]
+    blanks: list[RenderedPlanes]
+    started: float
+    prepared_at: float = 0.0
+    rendered_at: float = 0.0
+    results: list[RenderedPlanes] = field(default_factory=list)
+
+    @property
+    def device_ids(self) -> frozenset[str]:
+        return frozenset(q.device_id for q in self.queued)
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,16 +93,36 @@ class RenderStage:
 
     async def run_round(self) -> RoundResult | None:
         """Render one round of queued labels; None when the queue is empty."""
-        queued = await render_queue.take(self.conn, ROUND_SIZE)
+        prepared = await self.prepare()
+        if prepared is None:
+            return None
+        return await self.finish(await self.render(prepared))
+
+    async def prepare(self, rendering: frozenset[str] = frozenset()) -> PreparedRound | None:
+        """The next round: the most urgent queued labels not in `rendering` (a round still in
+        the render processes) and their render jobs; None when nothing else is queued."""
+        taken = await render_queue.take(self.conn, ROUND_SIZE + len(rendering))
+        queued = [q for q in taken if q.device_id not in rendering][:ROUND_SIZE]
         if not queued:
             return None
         now = self.clock()
         started = time.perf_counter()
         jobs, contents, problems, blanks = await self.jobs([q.device_id for q in queued], now)
-        prepared = time.perf_counter()
-        results = await asyncio.to_thread(self.renderer.render, jobs) if jobs else []
-        rendered = time.perf_counter()
-        results += blanks
+        return PreparedRound(queued, now, jobs, contents, problems, blanks, started)
+
+    async def render(self, prepared: PreparedRound) -> PreparedRound:
+        """Render the round in the process pool, off the event loop."""
+        prepared.prepared_at = time.perf_counter()
+        if prepared.jobs:
+            prepared.results = await asyncio.to_thread(self.renderer.render, prepared.jobs)
+        prepared.rendered_at = time.perf_counter()
+        return prepared
+
+    async def finish(self, prepared: PreparedRound) -> RoundResult:
+        """Plan the pushes of a rendered round and remove its rows from the queue."""
+        queued, now, problems = prepared.queued, prepared.now, prepared.problems
+        planning = time.perf_counter()
+        results = prepared.results + prepared.blanks
         by_key = {r.key: r for r in results}
         plans: list[PlannedImage] = []
         for entry in queued:
@@ -107,7 +148,7 @@ class RenderStage:
         async with transaction(self.conn):
             revisions = await plan_pushes(self.conn, plans, now)
             planned = sum(1 for revision in revisions if revision is not None)
-            for sku, content in contents.items():
+            for sku, content in prepared.contents.items():
                 await record_applied_price(
                     self.conn, sku, content.price.amount, content.price.currency, now
                 )
@@ -121,9 +162,9 @@ class RenderStage:
             len(results),
             planned,
             len(problems),
-            1000 * (prepared - started),
-            1000 * (rendered - prepared),
-            1000 * (time.perf_counter() - rendered),
+            1000 * (prepared.prepared_at - prepared.started),
+            1000 * (prepared.rendered_at - prepared.prepared_at),
+            1000 * (time.perf_counter() - planning),
         )
         return RoundResult(len(results), planned, len(problems))
 
