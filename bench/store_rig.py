@@ -45,9 +45,10 @@ from controller.state.devices_repo import bind
 from controller.state.fleet_repo import BirthFacts, record_birth
 from device_sim.behaviour import Behaviour
 from device_sim.label import SimLabel
+from device_sim.mqtt import send_at_once
 from device_sim.store import StoreSpec, build_store
 from firmware_protocol.codec import decode
-from firmware_protocol.messages import Reported
+from firmware_protocol.messages import Desired, Reported
 from firmware_protocol.topics import ROOT
 from label_renderer.batch import RenderJob, render_job
 
@@ -85,6 +86,7 @@ class ReportWatch:
     reports: int = 0
     _above: dict[str, int] = field(default_factory=dict)  # armed: label -> revision to exceed
     crossed: dict[str, float] = field(default_factory=dict)  # label -> when it first did
+    offered: dict[tuple[str, bytes], float] = field(default_factory=dict)  # when each Desired
 
     def on_report(self, device_id: str, revision: int, content_hash: bytes) -> None:
         now = time.perf_counter()
@@ -289,18 +291,19 @@ class StoreRig:
             password=client_password(self.broker.store_secret, CONTROLLER_USER),
             max_queued_incoming_messages=0,
         ) as client:
+            send_at_once(client)
             await client.subscribe(f"{ROOT}/{self.store}/up/+/+/reported", qos=0)
+            await client.subscribe(f"{ROOT}/{self.store}/down/+/+/desired", qos=0)
             async for message in client.messages:
                 payload = message.payload
                 if not isinstance(payload, bytes | bytearray) or not payload:
                     continue
-                reported = decode(bytes(payload))
-                if isinstance(reported, Reported):
-                    self.watch.on_report(
-                        message.topic.value.split("/")[4],
-                        reported.revision,
-                        reported.content_hash,
-                    )
+                frame = decode(bytes(payload))
+                device_id = message.topic.value.split("/")[4]
+                if isinstance(frame, Reported):
+                    self.watch.on_report(device_id, frame.revision, frame.content_hash)
+                elif isinstance(frame, Desired):
+                    self.watch.offered[(device_id, frame.content_hash)] = time.perf_counter()
 
     # ---- waiting ------------------------------------------------------------------------------
 
@@ -442,6 +445,7 @@ async def running_store(broker: LocalBroker, shape: StoreShape) -> AsyncIterator
                     password=client_password(broker.store_secret, HQ_USER),
                     max_inflight_messages=100,
                 ) as hq:
+                    send_at_once(hq)
                     rig._hq = hq
                     rig.start_controller()
                     try:

@@ -29,7 +29,7 @@ from typing import Protocol
 
 import aiomqtt
 
-from device_sim.mqtt import BrokerAddress
+from device_sim.mqtt import BrokerAddress, send_at_once
 
 log = logging.getLogger(__name__)
 
@@ -130,6 +130,7 @@ class MqttSession:
 
     async def _connected_session(self) -> None:
         async with self._new_client() as client:
+            send_at_once(client)
             for topic, qos in self._subscriptions.items():
                 await client.subscribe(topic, qos=qos)
             self._client = client

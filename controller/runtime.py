@@ -109,6 +109,7 @@ class Controller:
         self.operations = StaffOperations(conn, self.fleet, clock=clock, on_work=self.wake)
         self._render_kick = asyncio.Event()
         self._push_kick = asyncio.Event()
+        self.push_stage.on_drained = self._push_kick.set
         self.ready = asyncio.Event()
 
     def wake(self) -> None:
@@ -202,8 +203,18 @@ class Controller:
 
     async def _on_catalog_message(self, incoming: Incoming) -> None:
         """Parse, store durably, report dead letters and a receipt."""
+        started = time.perf_counter()
         parsed = parse_catalog_message(self.store, incoming.topic, incoming.payload)
+        parsed_at = time.perf_counter()
         results = await self.apply(list(parsed.changes), actor="hq") if parsed.changes else []
+        if len(parsed.changes) > 1:
+            log.info(
+                "stored %d catalog changes from %s: %.0f ms parsing, %.0f ms storing",
+                len(parsed.changes),
+                incoming.topic,
+                1000 * (parsed_at - started),
+                1000 * (time.perf_counter() - parsed_at),
+            )
         status = f"omnishelf/{self.store}/catalog-status"
         for rejection in parsed.rejected:
             log.warning("catalog change rejected: %s", rejection.reason)

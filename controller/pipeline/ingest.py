@@ -17,8 +17,8 @@ import aiosqlite
 
 from controller.catalog.feed import Delete, Upsert
 from controller.catalog.items import CatalogItem
-from controller.state.audit_repo import append_audit
-from controller.state.catalog_repo import Stored, delete_item, store_item
+from controller.state.audit_repo import append_audit, append_audits
+from controller.state.catalog_repo import Stored, delete_item, store_items
 from controller.state.database import transaction
 from controller.state.labels_repo import Priority
 from controller.state.render_queue import enqueue_items
@@ -65,33 +65,49 @@ async def apply_changes(
         priority = Priority.SINGLE if len(changes) == 1 else Priority.BULK
     results: list[ChangeResult] = []
     async with transaction(conn):
+        run: list[CatalogItem] = []  # consecutive upserts, stored together
         for change in changes:
             if isinstance(change, Upsert):
-                item = change.item
-                outcome = await store_item(conn, item, at)
-                if outcome is Stored.ACCEPTED:
-                    await set_next_boundary(conn, item, at)
-                    await append_audit(
-                        conn,
-                        at=at,
-                        actor=actor,
-                        action="item.upsert",
-                        target=f"item:{item.sku}",
-                        detail={"version": item.version, "price": str(item.price)},
-                    )
-                results.append(ChangeResult(item.sku, outcome))
-            else:
-                outcome = await delete_item(conn, change.sku, change.version, at)
-                if outcome is Stored.ACCEPTED:
-                    await append_audit(
-                        conn,
-                        at=at,
-                        actor=actor,
-                        action="item.delete",
-                        target=f"item:{change.sku}",
-                        detail={"version": change.version},
-                    )
-                results.append(ChangeResult(change.sku, outcome))
+                run.append(change.item)
+                continue
+            results += await _upsert(conn, run, actor, at)
+            run = []
+            outcome = await delete_item(conn, change.sku, change.version, at)
+            if outcome is Stored.ACCEPTED:
+                await append_audit(
+                    conn,
+                    at=at,
+                    actor=actor,
+                    action="item.delete",
+                    target=f"item:{change.sku}",
+                    detail={"version": change.version},
+                )
+            results.append(ChangeResult(change.sku, outcome))
+        results += await _upsert(conn, run, actor, at)
         changed = [r.sku for r in results if r.outcome is Stored.ACCEPTED]
         await enqueue_items(conn, changed, priority=priority, reason=f"catalog ({actor})", at=at)
     return results
+
+
+async def _upsert(
+    conn: aiosqlite.Connection, items: list[CatalogItem], actor: str, at: datetime
+) -> list[ChangeResult]:
+    if not items:
+        return []
+    outcomes = await store_items(conn, items, at, lambda item: next_boundary(item, at))
+    judged = list(zip(items, outcomes, strict=True))
+    accepted = [item for item, outcome in judged if outcome is Stored.ACCEPTED]
+    await append_audits(
+        conn,
+        [
+            (
+                actor,
+                "item.upsert",
+                f"item:{item.sku}",
+                {"version": item.version, "price": str(item.price)},
+            )
+            for item in accepted
+        ],
+        at,
+    )
+    return [ChangeResult(item.sku, outcome) for item, outcome in judged]

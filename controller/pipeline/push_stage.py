@@ -19,9 +19,10 @@ at once.
 from __future__ import annotations
 
 import asyncio
+import itertools
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 import aiosqlite
@@ -31,6 +32,7 @@ from controller.state.database import transaction
 from controller.state.devices_repo import Device, device, devices_by_id
 from controller.state.fleet_repo import set_problem
 from controller.state.labels_repo import (
+    Priority,
     desired_images,
     due_pushes,
     ensure_push,
@@ -51,6 +53,15 @@ RETRY_MARGIN_S = 10.0
 RETRY_CAP_S = 900.0
 OFFLINE_RECHECK_S = 300.0
 PUSH_PROBLEM = "no confirmation"
+
+
+@dataclass(frozen=True, slots=True, order=True)
+class Outgoing:
+    """One label's messages for the senders, ordered by priority, then first come."""
+
+    priority: int
+    order: int
+    batch: list[tuple[DeviceAddress, Message]] = field(compare=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,11 +93,13 @@ class PushStage:
         self.clock = clock
         self.max_attempts = max_attempts
         self.transfers = ImageTransfers()
-        self.outgoing: asyncio.Queue[list[tuple[DeviceAddress, Message]]] = asyncio.Queue(
-            maxsize=4 * senders
-        )
+        # Most urgent first: a staff fix or a single change overtakes a reprice's queued
+        # offers. Bounded by the rounds (below), not by the queue, so that putting never waits.
+        self.outgoing: asyncio.PriorityQueue[Outgoing] = asyncio.PriorityQueue()
+        self._order = itertools.count()
         self.senders = senders
         self.bytes_sent = 0
+        self.on_drained: Callable[[], None] = lambda: None  # room for another round
 
     async def run_round(self) -> PushRound:
         """Offer every due push once; returns what was sent.
@@ -96,7 +109,10 @@ class PushStage:
         not hold the database).
         """
         now = self.clock()
-        due = await due_pushes(self.conn, now, ROUND_LIMIT)
+        # With a round's worth of offers still waiting for the senders, only urgent pushes are
+        # taken: the bulk ones stay in the outbox (durable, and replaceable by a newer image).
+        full = self.outgoing.qsize() >= ROUND_LIMIT
+        due = await due_pushes(self.conn, now, ROUND_LIMIT, below=Priority.BULK if full else None)
         if not due:
             return PushRound(0, 0)
         ids = [push.device_id for push in due]
@@ -105,7 +121,7 @@ class PushStage:
         attempts: list[tuple[str, int, datetime]] = []
         postponed: list[tuple[str, int, datetime]] = []
         problems: dict[str, str] = {}
-        offers: list[list[tuple[DeviceAddress, Message]]] = []
+        offers: list[tuple[Priority, list[tuple[DeviceAddress, Message]]]] = []
         offline = 0
         for push in due:
             label = labels.get(push.device_id)
@@ -131,24 +147,29 @@ class PushStage:
                 base=image.shown,
                 compressed=image.stored,
             )
-            offers.append([(address, m) for m in messages])
+            offers.append((push.priority, [(address, m) for m in messages]))
         async with transaction(self.conn):
             await pushes_attempted(self.conn, attempts)
             # Conditional: a Birth recorded since the read above has made its push due again.
             await postpone_offline(self.conn, postponed)
             for device_id, problem in problems.items():
                 await set_problem(self.conn, device_id, problem, now)
-        for offer in offers:
-            await self.outgoing.put(offer)
+        for priority, offer in offers:
+            self._enqueue(priority, offer)
         if offers or offline:
             log.info("offered %d images, %d labels offline", len(offers), offline)
         return PushRound(len(offers), offline)
 
+    def _enqueue(self, priority: Priority, batch: list[tuple[DeviceAddress, Message]]) -> None:
+        self.outgoing.put_nowait(Outgoing(int(priority), next(self._order), batch))
+
     async def send_forever(self) -> None:
         """One sender: publishes one label's messages at a time, in order."""
         while True:
-            batch = await self.outgoing.get()
-            await self.send(batch)
+            outgoing = await self.outgoing.get()
+            if self.outgoing.qsize() == ROUND_LIMIT // 2:
+                self.on_drained()
+            await self.send(outgoing.batch)
 
     async def send(self, batch: list[tuple[DeviceAddress, Message]]) -> None:
         # paho queues publishes in call order, so gathering keeps Desired before its chunks
@@ -194,4 +215,5 @@ class PushStage:
                 # image it had confirmed): offer the desired image again.
                 await ensure_push(self.conn, address.device, self.clock())
             return
-        await self.outgoing.put([(address, m) for m in answer.messages])
+        # The rest of a transfer under way goes first: the label is awake and waiting for it.
+        self._enqueue(Priority.STAFF, [(address, m) for m in answer.messages])

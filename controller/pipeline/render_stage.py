@@ -31,7 +31,7 @@ from controller.state.catalog_repo import applied_prices, current_items, record_
 from controller.state.database import transaction
 from controller.state.devices_repo import render_targets
 from controller.state.fleet_repo import set_problem
-from controller.state.labels_repo import PlannedImage, plan_pushes
+from controller.state.labels_repo import PlannedImage, Priority, plan_pushes
 from controller.state.render_queue import QueuedRender
 from firmware_protocol.models import ModelId, model
 from firmware_protocol.planes import content_hash
@@ -54,9 +54,8 @@ class PreparedRound:
     contents: dict[str, LabelContent]
     problems: dict[str, str]
     blanks: list[RenderedPlanes]
-    started: float
-    prepared_at: float = 0.0
-    rendered_at: float = 0.0
+    read_ms: float = 0.0
+    render_ms: float = 0.0
     results: list[RenderedPlanes] = field(default_factory=list)
 
     @property
@@ -101,21 +100,27 @@ class RenderStage:
     async def prepare(self, rendering: frozenset[str] = frozenset()) -> PreparedRound | None:
         """The next round: the most urgent queued labels not in `rendering` (a round still in
         the render processes) and their render jobs; None when nothing else is queued."""
+        started = time.perf_counter()
         taken = await render_queue.take(self.conn, ROUND_SIZE + len(rendering))
         queued = [q for q in taken if q.device_id not in rendering][:ROUND_SIZE]
         if not queued:
             return None
+        if queued[0].priority < Priority.BULK:
+            # The priority lane: staff and single changes make a round of their own, a few
+            # milliseconds to render, instead of waiting for a round of bulk labels.
+            queued = [q for q in queued if q.priority < Priority.BULK]
         now = self.clock()
-        started = time.perf_counter()
         jobs, contents, problems, blanks = await self.jobs([q.device_id for q in queued], now)
-        return PreparedRound(queued, now, jobs, contents, problems, blanks, started)
+        prepared = PreparedRound(queued, now, jobs, contents, problems, blanks)
+        prepared.read_ms = 1000 * (time.perf_counter() - started)
+        return prepared
 
     async def render(self, prepared: PreparedRound) -> PreparedRound:
         """Render the round in the process pool, off the event loop."""
-        prepared.prepared_at = time.perf_counter()
+        started = time.perf_counter()
         if prepared.jobs:
             prepared.results = await asyncio.to_thread(self.renderer.render, prepared.jobs)
-        prepared.rendered_at = time.perf_counter()
+        prepared.render_ms = 1000 * (time.perf_counter() - started)
         return prepared
 
     async def finish(self, prepared: PreparedRound) -> RoundResult:
@@ -162,8 +167,8 @@ class RenderStage:
             len(results),
             planned,
             len(problems),
-            1000 * (prepared.prepared_at - prepared.started),
-            1000 * (prepared.rendered_at - prepared.prepared_at),
+            prepared.read_ms,
+            prepared.render_ms,
             1000 * (time.perf_counter() - planning),
         )
         return RoundResult(len(results), planned, len(problems))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -37,6 +38,21 @@ async def append_audit(
         (at.isoformat(), actor, action, target, json.dumps(detail or {}, sort_keys=True)),
     )
     return int(cursor.lastrowid or 0)
+
+
+async def append_audits(
+    conn: aiosqlite.Connection,
+    entries: Sequence[tuple[str, str, str, dict[str, Any]]],
+    at: datetime,
+) -> None:
+    """Append (actor, action, target, detail) entries in one statement."""
+    if at.tzinfo is None:
+        raise ValueError("audit timestamps must be timezone-aware")
+    stamp = at.isoformat()
+    await conn.executemany(
+        "INSERT INTO audit_log (at, actor, action, target, detail) VALUES (?, ?, ?, ?, ?)",
+        [(stamp, a, action, t, json.dumps(d, sort_keys=True)) for a, action, t, d in entries],
+    )
 
 
 async def audit_entries(

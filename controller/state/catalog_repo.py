@@ -11,8 +11,8 @@ shelf showed, the input the Omnibus prior price needs.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from datetime import datetime
+from collections.abc import Callable, Iterable, Sequence
+from datetime import UTC, datetime
 from decimal import Decimal
 from enum import StrEnum
 
@@ -37,23 +37,58 @@ def _iso(moment: datetime) -> str:
 
 async def store_item(conn: aiosqlite.Connection, item: CatalogItem, at: datetime) -> Stored:
     """Upsert `item` unless a newer version is stored; committed when this returns."""
+    return (await store_items(conn, [item], at))[0]
+
+
+async def store_items(
+    conn: aiosqlite.Connection,
+    items: Sequence[CatalogItem],
+    at: datetime,
+    next_change: Callable[[CatalogItem], datetime | None] = lambda _: None,
+) -> list[Stored]:
+    """Upsert each item unless a newer version is stored, in order (a SKU twice in `items`:
+    the second is judged against the first), in a few statements; `next_change` gives the
+    moment the item's label changes by itself (a promotion boundary), stored for the
+    scheduler in UTC. Committed when this returns."""
     async with transaction(conn):
-        async with conn.execute(
-            "SELECT version, deleted FROM items WHERE sku = ?", (item.sku,)
-        ) as cursor:
-            row = await cursor.fetchone()
-        if row is not None and row["version"] is not None and item.version is not None:
-            if item.version < row["version"]:
-                return Stored.STALE
-            if item.version == row["version"] and not row["deleted"]:
-                return Stored.DUPLICATE
-        await conn.execute(
-            "INSERT INTO items (sku, version, body, deleted, received_at) VALUES (?, ?, ?, 0, ?)"
-            " ON CONFLICT (sku) DO UPDATE SET version = excluded.version, body = excluded.body,"
-            " deleted = 0, received_at = excluded.received_at",
-            (item.sku, item.version, item.model_dump_json(), _iso(at)),
+        stored: dict[str, tuple[int | None, bool]] = {}
+        skus = list(dict.fromkeys(item.sku for item in items))
+        for part, marks in in_chunks(skus):
+            async with conn.execute(
+                f"SELECT sku, version, deleted FROM items WHERE sku IN ({marks})",  # noqa: S608
+                part,
+            ) as cursor:
+                for row in await cursor.fetchall():
+                    stored[row["sku"]] = (row["version"], bool(row["deleted"]))
+        outcomes: list[Stored] = []
+        rows: dict[str, tuple[object, ...]] = {}
+        for item in items:
+            version, deleted = stored.get(item.sku, (None, False))
+            if version is not None and item.version is not None:
+                if item.version < version:
+                    outcomes.append(Stored.STALE)
+                    continue
+                if item.version == version and not deleted:
+                    outcomes.append(Stored.DUPLICATE)
+                    continue
+            stored[item.sku] = (item.version, False)
+            boundary = next_change(item)
+            rows[item.sku] = (
+                item.sku,
+                item.version,
+                item.model_dump_json(),
+                _iso(at),
+                boundary.astimezone(UTC).isoformat() if boundary else None,
+            )
+            outcomes.append(Stored.ACCEPTED)
+        await conn.executemany(
+            "INSERT INTO items (sku, version, body, deleted, received_at, next_change_at)"
+            " VALUES (?, ?, ?, 0, ?, ?) ON CONFLICT (sku) DO UPDATE SET"
+            " version = excluded.version, body = excluded.body, deleted = 0,"
+            " received_at = excluded.received_at, next_change_at = excluded.next_change_at",
+            list(rows.values()),
         )
-    return Stored.ACCEPTED
+    return outcomes
 
 
 async def delete_item(

@@ -204,12 +204,16 @@ async def record_report(
     return True
 
 
-async def due_pushes(conn: aiosqlite.Connection, now: datetime, limit: int) -> list[Push]:
-    """Pushes whose time has come, most urgent first, oldest first within a priority."""
+async def due_pushes(
+    conn: aiosqlite.Connection, now: datetime, limit: int, *, below: Priority | None = None
+) -> list[Push]:
+    """Pushes whose time has come, most urgent first, oldest first within a priority; only
+    those more urgent than `below` if given."""
+    ceiling = int(below) if below is not None else len(Priority)
     async with conn.execute(
         "SELECT device_id, revision, priority, reason, attempts FROM outbox"
-        " WHERE next_attempt_at <= ? ORDER BY priority, enqueued_at LIMIT ?",
-        (now.isoformat(), limit),
+        " WHERE next_attempt_at <= ? AND priority < ? ORDER BY priority, enqueued_at LIMIT ?",
+        (now.isoformat(), ceiling, limit),
     ) as cursor:
         rows = await cursor.fetchall()
     return [
