@@ -18,7 +18,7 @@ from typing import Any
 
 import aiosqlite
 
-from controller.catalog.feed import Delete, Upsert, parse_catalog_message
+from controller.catalog.feed import Delete, ParsedMessage, Upsert, parse_catalog_message
 from controller.catalog.labels import StoreContext
 from controller.fleet import Fleet
 from controller.link import Incoming, MqttSession, SessionConfig
@@ -43,7 +43,13 @@ from firmware_protocol.messages import (
     Telemetry,
     XferRequest,
 )
-from firmware_protocol.topics import DELIVERY, Direction, controller_subscription, parse_topic
+from firmware_protocol.topics import (
+    DELIVERY,
+    DeviceAddress,
+    Direction,
+    controller_subscription,
+    parse_topic,
+)
 from label_renderer.batch import BatchRenderer
 
 log = logging.getLogger(__name__)
@@ -197,12 +203,16 @@ class Controller:
         return results
 
     async def _on_catalog_messages(self, batch: list[Incoming]) -> None:
-        """Each message is stored durably; the link acknowledges them after this returns."""
-        for incoming in batch:
-            await self._on_catalog_message(incoming)
+        """What has arrived is stored in one transaction (a burst of single changes commits
+        once), then each message gets its dead letters and receipt; the link acknowledges the
+        messages after this returns."""
+        async with transaction(self.conn):
+            stored = [await self._store_catalog_message(incoming) for incoming in batch]
+        await asyncio.gather(*(self._catalog_status(*outcome) for outcome in stored))
 
-    async def _on_catalog_message(self, incoming: Incoming) -> None:
-        """Parse, store durably, report dead letters and a receipt."""
+    async def _store_catalog_message(
+        self, incoming: Incoming
+    ) -> tuple[Incoming, ParsedMessage, list[ChangeResult]]:
         started = time.perf_counter()
         parsed = parse_catalog_message(self.store, incoming.topic, incoming.payload)
         parsed_at = time.perf_counter()
@@ -215,6 +225,12 @@ class Controller:
                 1000 * (parsed_at - started),
                 1000 * (time.perf_counter() - parsed_at),
             )
+        return incoming, parsed, results
+
+    async def _catalog_status(
+        self, incoming: Incoming, parsed: ParsedMessage, results: list[ChangeResult]
+    ) -> None:
+        """Dead letters for the rejected changes, then the message's receipt."""
         status = f"omnishelf/{self.store}/catalog-status"
         for rejection in parsed.rejected:
             log.warning("catalog change rejected: %s", rejection.reason)
@@ -234,11 +250,43 @@ class Controller:
         """One transaction for a batch: what devices report is re-sent (retained documents,
         retries), so a crash mid-batch loses nothing that is not sent again."""
         async with transaction(self.conn):
+            reports: list[tuple[DeviceAddress, Reported]] = []  # consecutive: recorded together
             for incoming in batch:
                 try:
+                    report = self._report(incoming)
+                    if report is not None:
+                        reports.append(report)
+                        continue
+                    await self._flush_reports(reports)
                     await self._on_device_message(incoming)
                 except Exception:  # one bad message must not stop the store's traffic
                     log.exception("failed to handle %s", incoming.topic)
+            await self._flush_reports(reports)
+
+    def _report(self, incoming: Incoming) -> tuple[DeviceAddress, Reported] | None:
+        """The message as a label's report, if it is one (on its channel)."""
+        if not incoming.payload or not incoming.topic.endswith("/reported"):
+            return None
+        try:
+            parsed = parse_topic(incoming.topic)
+            msg = decode(incoming.payload)
+        except ProtocolError:
+            return None  # _on_device_message says why
+        if not isinstance(msg, Reported) or parsed.direction is not Direction.UP:
+            return None
+        if DELIVERY[msg.OPCODE].channel is not parsed.channel:
+            return None
+        return parsed.address, msg
+
+    async def _flush_reports(self, reports: list[tuple[DeviceAddress, Reported]]) -> None:
+        if not reports:
+            return
+        try:
+            if await self.push_stage.on_reports(reports):
+                self._push_kick.set()
+        except Exception:
+            log.exception("failed to record %d reports", len(reports))
+        reports.clear()
 
     async def _on_device_message(self, incoming: Incoming) -> None:
         if not incoming.payload:

@@ -29,7 +29,7 @@ import aiosqlite
 
 from controller.link import Publisher
 from controller.state.database import transaction
-from controller.state.devices_repo import Device, device, devices_by_id
+from controller.state.devices_repo import Device, devices_by_id
 from controller.state.fleet_repo import set_problem
 from controller.state.labels_repo import (
     Priority,
@@ -38,7 +38,7 @@ from controller.state.labels_repo import (
     ensure_push,
     postpone_offline,
     pushes_attempted,
-    record_report,
+    record_reports,
 )
 from controller.transfers import ImageTransfers, Outcome
 from firmware_protocol.codec import encode
@@ -188,20 +188,26 @@ class PushStage:
 
     async def on_reported(self, address: DeviceAddress, reported: Reported) -> bool:
         """Record what the label shows; True when that settled its push."""
+        return await self.on_reports([(address, reported)])
+
+    async def on_reports(self, reports: list[tuple[DeviceAddress, Reported]]) -> bool:
+        """Record what labels show, in arrival order; True when that settled a push."""
         now = self.clock()
-        if not await record_report(
-            self.conn, address.device, reported.revision, reported.content_hash, now
-        ):
-            return False
-        if reported.result is ReportResult.REFRESH_FAILED:
-            await set_problem(self.conn, address.device, "panel refresh failed", now)
-        outcome = self.transfers.on_reported(address.device, reported)
-        if outcome is Outcome.SETTLED:
-            label = await device(self.conn, address.device)
-            if label is not None and label.problem and label.problem.startswith(PUSH_PROBLEM):
-                await set_problem(self.conn, address.device, None, now)
-            return True
-        return False
+        recorded = await record_reports(
+            self.conn, [(a.device, r.revision, r.content_hash) for a, r in reports], now
+        )
+        settled: list[str] = []
+        for (address, reported), new in zip(reports, recorded, strict=True):
+            if not new:
+                continue
+            if reported.result is ReportResult.REFRESH_FAILED:
+                await set_problem(self.conn, address.device, "panel refresh failed", now)
+            if self.transfers.on_reported(address.device, reported) is Outcome.SETTLED:
+                settled.append(address.device)
+        for device_id, label in (await devices_by_id(self.conn, settled)).items():
+            if label.problem and label.problem.startswith(PUSH_PROBLEM):
+                await set_problem(self.conn, device_id, None, now)
+        return bool(settled)
 
     async def on_transfer_request(self, address: DeviceAddress, request: XferRequest) -> None:
         answer = self.transfers.on_request(address.device, request)

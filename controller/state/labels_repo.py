@@ -14,6 +14,7 @@ The rules this module keeps (PROTOCOL.md §4: desired/reported with monotonic re
 from __future__ import annotations
 
 import zlib
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from enum import IntEnum
@@ -173,16 +174,47 @@ async def record_report(
     even if older than a report seen before: a label that lost its image (a replaced unit, a
     flash failure) must not stay "confirmed" in the price-accuracy audit.
     """
+    recorded = await record_reports(
+        conn, [(device_id, revision, content_hash)], at, authoritative=authoritative
+    )
+    return recorded[0]
+
+
+async def record_reports(
+    conn: aiosqlite.Connection,
+    reports: Sequence[tuple[str, int, bytes]],
+    at: datetime,
+    *,
+    authoritative: bool = False,
+) -> list[bool]:
+    """`record_report` for (device id, revision, content hash) reports in arrival order, in a
+    few statements (a reprice brings a store's reports in a burst)."""
     async with transaction(conn):
-        async with conn.execute(
-            "SELECT reported_revision, desired_revision, desired_hash FROM label_state"
-            " WHERE device_id = ?",
-            (device_id,),
-        ) as cursor:
-            row = await cursor.fetchone()
-        if row is not None and revision < row["reported_revision"] and not authoritative:
-            return False
-        await conn.execute(
+        known: dict[str, tuple[int, bytes | None]] = {}  # device -> reported revision, desired
+        ids = list(dict.fromkeys(device_id for device_id, _, _ in reports))
+        for part, marks in in_chunks(ids):
+            async with conn.execute(
+                "SELECT device_id, reported_revision, desired_hash FROM label_state"  # noqa: S608
+                f" WHERE device_id IN ({marks})",
+                part,
+            ) as cursor:
+                for row in await cursor.fetchall():
+                    known[row[0]] = (row[1], row[2])
+        recorded: list[bool] = []
+        upserts: list[tuple[object, ...]] = []
+        settled: list[tuple[str, int]] = []
+        stamp = at.isoformat()
+        for device_id, revision, content_hash in reports:
+            state = known.get(device_id)
+            if state is not None and revision < state[0] and not authoritative:
+                recorded.append(False)
+                continue
+            recorded.append(True)
+            known[device_id] = (revision, state[1] if state else None)
+            upserts.append((device_id, revision, content_hash, stamp))
+            if state is not None and state[1] == content_hash:
+                settled.append((device_id, revision))
+        await conn.executemany(
             "INSERT INTO label_state (device_id, reported_revision, reported_hash, reported_at)"
             " VALUES (?, ?, ?, ?) ON CONFLICT (device_id) DO UPDATE SET"
             " reported_revision = excluded.reported_revision,"
@@ -195,13 +227,10 @@ async def record_report(
             "  WHEN excluded.reported_hash = label_state.reported_hash"
             "   THEN label_state.shown_planes"
             "  ELSE NULL END",
-            (device_id, revision, content_hash, at.isoformat()),
+            upserts,
         )
-        if row is not None and row["desired_hash"] == content_hash:
-            await conn.execute(
-                "DELETE FROM outbox WHERE device_id = ? AND revision <= ?", (device_id, revision)
-            )
-    return True
+        await conn.executemany("DELETE FROM outbox WHERE device_id = ? AND revision <= ?", settled)
+    return recorded
 
 
 async def due_pushes(
