@@ -27,7 +27,7 @@ from controller.catalog.items import CatalogItem
 from controller.catalog.labels import StoreContext, label_content
 from controller.catalog.pricing import AppliedPrice, history_intervals
 from controller.state import render_queue
-from controller.state.catalog_repo import applied_prices, current_items, record_applied_price
+from controller.state.catalog_repo import applied_prices, current_items, record_applied_prices
 from controller.state.database import transaction
 from controller.state.devices_repo import render_targets
 from controller.state.fleet_repo import set_problem
@@ -153,10 +153,11 @@ class RenderStage:
         async with transaction(self.conn):
             revisions = await plan_pushes(self.conn, plans, now)
             planned = sum(1 for revision in revisions if revision is not None)
-            for sku, content in prepared.contents.items():
-                await record_applied_price(
-                    self.conn, sku, content.price.amount, content.price.currency, now
-                )
+            await record_applied_prices(
+                self.conn,
+                [(sku, c.price.amount, c.price.currency) for sku, c in prepared.contents.items()],
+                now,
+            )
             for device_id, problem in problems.items():
                 log.warning("%s: %s", device_id, problem)
                 await set_problem(self.conn, device_id, problem, now)

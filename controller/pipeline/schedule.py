@@ -23,10 +23,12 @@ from controller.state.render_queue import enqueue_items
 async def switch_due_promotions(conn: aiosqlite.Connection, now: datetime) -> list[str]:
     """Queue the labels of items whose promotion starts or ends by `now`; returns their SKUs."""
     moment = now.astimezone(UTC).isoformat()
+    due = "SELECT body FROM items WHERE deleted = 0 AND next_change_at <= ?"
+    async with conn.execute(due, (moment,)) as cursor:
+        if await cursor.fetchone() is None:
+            return []  # the usual case: no transaction, other writers do not wait for this
     async with transaction(conn):
-        async with conn.execute(
-            "SELECT body FROM items WHERE deleted = 0 AND next_change_at <= ?", (moment,)
-        ) as cursor:
+        async with conn.execute(due, (moment,)) as cursor:
             rows = await cursor.fetchall()
         items = [CatalogItem.model_validate_json(row[0]) for row in rows]
         for item in items:

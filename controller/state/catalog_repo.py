@@ -136,29 +136,44 @@ async def record_applied_price(
     conn: aiosqlite.Connection, sku: str, price: Decimal, currency: str, at: datetime
 ) -> bool:
     """The shelf price of `sku` is `price` from `at` on; False if that was already the case."""
+    return (await record_applied_prices(conn, [(sku, price, currency)], at))[0]
+
+
+async def record_applied_prices(
+    conn: aiosqlite.Connection, prices: Sequence[tuple[str, Decimal, str]], at: datetime
+) -> list[bool]:
+    """`record_applied_price` for (sku, price, currency) of distinct SKUs, in a few statements."""
+    stamp = _iso(at)
     async with transaction(conn):
-        async with conn.execute(
-            "SELECT price, currency, valid_from FROM applied_prices"
-            " WHERE sku = ? AND valid_to IS NULL",
-            (sku,),
-        ) as cursor:
-            open_row = await cursor.fetchone()
-        if (
-            open_row is not None
-            and Decimal(open_row["price"]) == price
-            and open_row["currency"] == currency
-        ):
-            return False
-        if open_row is not None:
-            await conn.execute(
-                "UPDATE applied_prices SET valid_to = ? WHERE sku = ? AND valid_from = ?",
-                (_iso(at), sku, open_row["valid_from"]),
-            )
-        await conn.execute(
-            "INSERT INTO applied_prices (sku, price, currency, valid_from) VALUES (?, ?, ?, ?)",
-            (sku, str(price), currency, _iso(at)),
+        open_rows: dict[str, tuple[Decimal, str, str]] = {}
+        for part, marks in in_chunks([sku for sku, _, _ in prices]):
+            async with conn.execute(
+                "SELECT sku, price, currency, valid_from FROM applied_prices"  # noqa: S608
+                f" WHERE valid_to IS NULL AND sku IN ({marks})",
+                part,
+            ) as cursor:
+                for row in await cursor.fetchall():
+                    open_rows[row[0]] = (Decimal(row[1]), row[2], row[3])
+        changed: list[bool] = []
+        closing: list[tuple[str, str, str]] = []
+        opening: list[tuple[str, str, str, str]] = []
+        for sku, price, currency in prices:
+            current = open_rows.get(sku)
+            if current is not None and current[0] == price and current[1] == currency:
+                changed.append(False)
+                continue
+            changed.append(True)
+            if current is not None:
+                closing.append((stamp, sku, current[2]))
+            opening.append((sku, str(price), currency, stamp))
+        await conn.executemany(
+            "UPDATE applied_prices SET valid_to = ? WHERE sku = ? AND valid_from = ?", closing
         )
-    return True
+        await conn.executemany(
+            "INSERT INTO applied_prices (sku, price, currency, valid_from) VALUES (?, ?, ?, ?)",
+            opening,
+        )
+    return changed
 
 
 async def applied_prices(conn: aiosqlite.Connection, sku: str) -> list[AppliedPrice]:

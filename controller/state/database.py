@@ -7,7 +7,9 @@ change is acknowledged to HQ only after its commit returns, so the commit must b
 from __future__ import annotations
 
 import asyncio
+import logging
 import sqlite3
+import time
 import weakref
 from collections.abc import AsyncIterator, Iterator, Sequence
 from contextlib import asynccontextmanager
@@ -17,6 +19,8 @@ import aiosqlite
 
 from controller.errors import ControllerError
 from controller.state.schema import MIGRATIONS, SCHEMA_VERSION
+
+log = logging.getLogger(__name__)
 
 
 class SchemaTooNew(ControllerError):
@@ -64,6 +68,7 @@ async def open_database(path: Path | str) -> AsyncIterator[aiosqlite.Connection]
         await conn.close()
 
 
+SLOW_TRANSACTION_S = 0.1
 MAX_PARAMETERS = 500  # well under SQLite's limit on host parameters per statement
 
 
@@ -99,8 +104,10 @@ async def transaction(conn: aiosqlite.Connection) -> AsyncIterator[None]:
     if writer.owner is not None and writer.owner is task:
         yield  # nested: part of the caller's transaction
         return
+    waiting = time.perf_counter()
     async with writer.lock:
         writer.owner = task
+        started = time.perf_counter()
         try:
             await conn.execute("BEGIN IMMEDIATE")
             try:
@@ -111,3 +118,11 @@ async def transaction(conn: aiosqlite.Connection) -> AsyncIterator[None]:
             await conn.execute("COMMIT")
         finally:
             writer.owner = None
+            held = time.perf_counter() - started
+            if held > SLOW_TRANSACTION_S:  # every other task's writes waited this long
+                log.info(
+                    "transaction of %s held the database %.0f ms (after waiting %.0f ms)",
+                    task.get_name() if task else "?",
+                    1000 * held,
+                    1000 * (started - waiting),
+                )
