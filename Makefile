@@ -10,7 +10,7 @@ VENV := .venv
 STAMP := $(VENV)/.omnishelf-installed
 PYTEST_ARGS ?=
 
-.PHONY: test demo setup system-deps lint typecheck lock clean
+.PHONY: test demo bench setup system-deps lint typecheck lock clean
 
 setup: system-deps $(STAMP)
 
@@ -36,6 +36,11 @@ typecheck: setup
 
 test: setup lint typecheck
 	$(VENV)/bin/pytest $(PYTEST_ARGS)
+	$(VENV)/bin/omnishelf bench --quick --json var/bench-quick.json
+
+# The numbers of BENCHMARKS.md (a full run takes ~15 minutes on 2 cores).
+bench: setup
+	$(VENV)/bin/omnishelf bench --json var/bench-full.json
 
 # A whole simulated store and its web console (docs/demo.md); Ctrl-C stops it.
 # Options: make demo DEMO_ARGS="--port 8080 --labels 2000 --broker amqtt"

@@ -8,6 +8,7 @@ prints each section as a table and writes them all as JSON.
 from __future__ import annotations
 
 import contextlib
+import math
 import os
 import platform
 import statistics
@@ -16,6 +17,9 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
+
+from rich.console import Console
+from rich.table import Table
 
 from controller.local_broker import find_mosquitto
 
@@ -139,3 +143,36 @@ def _mosquitto_version() -> str:
         return "unknown"
     first = out.splitlines()[0] if out else ""
     return first.replace("mosquitto version", "").strip() or "unknown"
+
+
+# ---- printing --------------------------------------------------------------------------------
+
+
+def _cell(value: Any) -> str:
+    if isinstance(value, bool) or value is None:
+        return str(value)
+    if isinstance(value, int):
+        return f"{value:,}"
+    if isinstance(value, float):
+        if math.isnan(value):
+            return "-"
+        return f"{value:,.0f}" if abs(value) >= 1000 else f"{value:,.2f}".rstrip("0").rstrip(".")
+    return str(value)
+
+
+def print_section(section: Section, console: Console | None = None) -> None:
+    """The section as a table (one column per key of its rows), its notes and its run time."""
+    console = console or Console()
+    if not console.is_terminal:  # piped or in a log: do not squeeze the table into 80 columns
+        console.width = max(console.width, 160)
+    table = Table(title=section.title, title_justify="left")
+    columns = list(section.rows[0]) if section.rows else []
+    for column in columns:
+        numeric = any(isinstance(row.get(column), int | float) for row in section.rows)
+        table.add_column(column.replace("_", " "), justify="right" if numeric else "left")
+    for row in section.rows:
+        table.add_row(*(_cell(row.get(column)) for column in columns))
+    console.print(table)
+    for note in section.notes:
+        console.print(f"- {note}", highlight=False)
+    console.print(f"({section.seconds:.1f} s)", highlight=False)

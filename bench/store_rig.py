@@ -87,6 +87,8 @@ class ReportWatch:
     _above: dict[str, int] = field(default_factory=dict)  # armed: label -> revision to exceed
     crossed: dict[str, float] = field(default_factory=dict)  # label -> when it first did
     offered: dict[tuple[str, bytes], float] = field(default_factory=dict)  # when each Desired
+    downlink_messages: int = 0  # what the controller sent labels (Desired and chunks)
+    downlink_bytes: int = 0
 
     def on_report(self, device_id: str, revision: int, content_hash: bytes) -> None:
         now = time.perf_counter()
@@ -294,10 +296,16 @@ class StoreRig:
             send_at_once(client)
             await client.subscribe(f"{ROOT}/{self.store}/up/+/+/reported", qos=0)
             await client.subscribe(f"{ROOT}/{self.store}/down/+/+/desired", qos=0)
+            await client.subscribe(f"{ROOT}/{self.store}/down/+/+/chunk", qos=0)
             async for message in client.messages:
                 payload = message.payload
                 if not isinstance(payload, bytes | bytearray) or not payload:
                     continue
+                if "/down/" in message.topic.value:
+                    self.watch.downlink_messages += 1
+                    self.watch.downlink_bytes += len(payload)
+                    if message.topic.value.endswith("/chunk"):
+                        continue
                 frame = decode(bytes(payload))
                 device_id = message.topic.value.split("/")[4]
                 if isinstance(frame, Reported):

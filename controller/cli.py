@@ -64,3 +64,31 @@ def broker(
 
 def main() -> None:
     app()
+
+
+@app.command()
+def bench(
+    quick: Annotated[
+        bool, typer.Option("--quick", help="every scenario, smaller: < 1 min")
+    ] = False,
+    json_out: Annotated[Path | None, typer.Option("--json", help="also write the results")] = None,
+    only: Annotated[
+        list[str] | None, typer.Option(help="run only these scenarios (repeatable)")
+    ] = None,
+) -> None:
+    """Measure render speed, a store-wide reprice, latency, bytes on air, the MQTT ceiling and
+    memory, over a private Mosquitto with the simulator (BENCHMARKS.md)."""
+    try:
+        from bench import runner  # noqa: PLC0415 - bench/ ships with the source tree only
+    except ImportError as exc:
+        console.print(f"[red]omnishelf bench runs from a source checkout: {exc}[/]")
+        raise typer.Exit(2) from exc
+    unknown = set(only or ()) - set(runner.SCENARIOS)
+    if unknown:
+        choices = ", ".join(runner.SCENARIOS)
+        raise typer.BadParameter(
+            f"unknown scenario {', '.join(sorted(unknown))}; choose from {choices}",
+            param_hint="--only",
+        )
+    command = "omnishelf bench" + (" --quick" if quick else "")
+    runner.main(quick, json_out, set(only) if only else None, command)

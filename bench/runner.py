@@ -1,0 +1,172 @@
+"""`omnishelf bench`: every scenario in one run, over one Mosquitto, printed and saved as JSON.
+
+Quick mode (`make test` runs it) is a smaller version of every scenario, under a minute on the
+standard 2-core machine; its numbers are printed, never asserted. Full mode gives the numbers of
+BENCHMARKS.md:
+
+1. render: labels/s per model, one process and every core, next to bare Pillow;
+2. reprice: a store's every price in one catalog batch, until every label reports it;
+3. latency: single price changes, idle and during the reprice;
+4. bytes: bytes on air per update and model, against a full zlib frame and raw planes;
+5. mqtt: the same count and size of messages as the reprice through minimal paho clients;
+6. memory: the controller per label at several store sizes, the simulator per device.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import secrets
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+
+from bench import bytes_on_air, mqtt_ceiling, render_models
+from bench.harness import Section, machine, print_section
+from bench.pipeline import (
+    StoreRun,
+    latency_section,
+    memory_section,
+    reprice_section,
+    run_store,
+)
+from bench.store_rig import StoreShape
+from controller.local_broker import LocalBroker
+
+SCENARIOS = ("render", "reprice", "latency", "bytes", "mqtt", "memory")
+
+
+@dataclass(frozen=True)
+class Mode:
+    labels: int  # the reprice store
+    idle_probes: int
+    busy_probes: int
+    probe_interval_s: float
+    memory_stores: tuple[int, ...]  # further store sizes for the memory scenario
+
+
+QUICK = Mode(labels=600, idle_probes=40, busy_probes=40, probe_interval_s=0.02, memory_stores=())
+FULL = Mode(
+    labels=20_000,
+    idle_probes=1000,
+    busy_probes=1000,
+    probe_interval_s=0.02,
+    memory_stores=(1000, 10_000),
+)
+
+
+def run_all(
+    *,
+    quick: bool,
+    only: set[str] | None = None,
+    on_section: Callable[[Section], None] = lambda _: None,
+) -> list[Section]:
+    """Run the scenarios (all, or `only` these), in an order that shares their work."""
+    mode = QUICK if quick else FULL
+    wanted = set(only or SCENARIOS)
+    sections: list[Section] = []
+
+    def done(section: Section) -> None:
+        sections.append(section)
+        on_section(section)
+
+    if "render" in wanted:
+        done(render_models.run(quick=quick))
+    with (
+        tempfile.TemporaryDirectory(prefix="omnishelf-bench-") as tmp,
+        LocalBroker(Path(tmp), secrets.token_hex(16)) as broker,
+    ):
+        if "bytes" in wanted:
+            done(asyncio.run(bytes_on_air.run(broker, quick=quick)))
+        if wanted & {"reprice", "latency", "mqtt", "memory"}:
+            _store_scenarios(broker, mode, wanted, done)
+    return sections
+
+
+def _store_scenarios(
+    broker: LocalBroker, mode: Mode, wanted: set[str], done: Callable[[Section], None]
+) -> None:
+    started = time.perf_counter()
+    main = asyncio.run(
+        run_store(
+            broker,
+            StoreShape(mode.labels),
+            idle_probes=mode.idle_probes if "latency" in wanted else 0,
+            busy_probes=mode.busy_probes if "latency" in wanted else 0,
+            probe_interval_s=mode.probe_interval_s,
+            render_only=True,
+        )
+    )
+    seconds = time.perf_counter() - started
+    for name, make in (("reprice", reprice_section), ("latency", _latency)):
+        if name in wanted:
+            section = make(main)
+            section.seconds = seconds
+            done(section)
+    if "mqtt" in wanted:
+        air = main.reprice["downlink"]
+        done(
+            mqtt_ceiling.run(
+                broker,
+                count=air["messages"],
+                payload_bytes=max(1, round(air["bytes"] / max(1, air["messages"]))),
+                gateways=main.shape.access_points,
+            )
+        )
+    if "memory" in wanted:
+        started = time.perf_counter()
+        runs = [
+            asyncio.run(
+                run_store(
+                    broker,
+                    StoreShape(labels),
+                    idle_probes=0,
+                    busy_probes=0,
+                    probe_interval_s=mode.probe_interval_s,
+                    render_only=False,
+                )
+            )
+            for labels in mode.memory_stores
+        ]
+        section = memory_section([*runs, main])
+        section.seconds = time.perf_counter() - started + seconds
+        done(section)
+
+
+def _latency(run: StoreRun) -> Section:
+    return latency_section([run])
+
+
+def report(sections: list[Section], *, quick: bool, command: str) -> dict[str, Any]:
+    return {
+        "command": command,
+        "mode": "quick" if quick else "full",
+        "machine": machine(),
+        "sections": [s.to_json() for s in sections],
+    }
+
+
+def main(quick: bool, json_out: Path | None, only: set[str] | None, command: str) -> None:
+    console = Console()
+    info = machine()
+    console.print(
+        f"[bold]omnishelf bench[/] ({'quick' if quick else 'full'}): {info['cores']} cores,"
+        f" {info['cpu']}, {info['memory_gib']} GiB, Python {info['python']},"
+        f" Mosquitto {info['mosquitto']}",
+        highlight=False,
+    )
+    started = time.perf_counter()
+    sections = run_all(quick=quick, only=only, on_section=lambda s: print_section(s, console))
+    elapsed = time.perf_counter() - started
+    console.print(f"all scenarios in {elapsed:.1f} s", highlight=False)
+    if json_out is not None:
+        document = report(sections, quick=quick, command=command)
+        document["seconds"] = round(elapsed, 1)
+        json_out.parent.mkdir(parents=True, exist_ok=True)
+        json_out.write_text(json.dumps(document, indent=2, default=str) + "\n", encoding="utf-8")
+        console.print(f"results written to {json_out}", highlight=False)
