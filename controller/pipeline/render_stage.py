@@ -41,7 +41,7 @@ from label_renderer.content import LabelContent
 
 log = logging.getLogger(__name__)
 
-ROUND_SIZE = 256
+ROUND_SIZE = 128
 
 
 @dataclass(slots=True)
