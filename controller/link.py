@@ -23,9 +23,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 import aiomqtt
 
@@ -51,7 +51,7 @@ class Incoming:
     retain: bool
 
 
-Handler = Callable[[list[Incoming]], Awaitable[None]]
+Handler = Callable[[list[Incoming]], Coroutine[Any, Any, None]]
 MAX_BATCH = 500
 PENDING_CALLS_WARNING = 10_000  # publishes awaiting their ack before aiomqtt warns
 
@@ -66,6 +66,7 @@ class SessionConfig:
     manual_ack: bool = False  # acknowledge after the handler returned, not on arrival
     keepalive: int = 30
     max_inflight: int = 200
+    concurrency: int = 1  # handler calls under way at once; acknowledged in arrival order
 
 
 class MqttSession:
@@ -137,16 +138,48 @@ class MqttSession:
             self.connections += 1
             self.connected.set()
             log.info("%s: connected (%d)", self.config.client_id, self.connections)
-            messages = client.messages
+            if self.config.concurrency > 1:
+                await self._handle_concurrently(client)
             while True:
-                batch = [await anext(messages)]
-                while len(messages) and len(batch) < MAX_BATCH:
-                    batch.append(await anext(messages))  # already queued: no wait
+                batch = await self._next_batch(client)
                 await self._handler([_incoming(m) for m in batch])
-                if self.config.manual_ack:
-                    for message in batch:  # in arrival order (MQTT-4.6.0-2)
-                        if message.qos > 0:
-                            client._client.ack(message.mid, message.qos)
+                self._ack(client, batch)
+
+    async def _next_batch(self, client: aiomqtt.Client) -> list[aiomqtt.Message]:
+        """The next message and every other one already received."""
+        messages = client.messages
+        batch = [await anext(messages)]
+        while len(messages) and len(batch) < MAX_BATCH:
+            batch.append(await anext(messages))  # already queued: no wait
+        return batch
+
+    def _ack(self, client: aiomqtt.Client, batch: list[aiomqtt.Message]) -> None:
+        if self.config.manual_ack:
+            for message in batch:  # in arrival order (MQTT-4.6.0-2)
+                if message.qos > 0:
+                    client._client.ack(message.mid, message.qos)
+
+    async def _handle_concurrently(self, client: aiomqtt.Client) -> None:
+        """Up to `concurrency` handler calls at once; each batch is acknowledged when its
+        handler and those of every earlier batch have returned (arrival order)."""
+        handled: asyncio.Queue[tuple[asyncio.Task[None], list[aiomqtt.Message]]]
+        handled = asyncio.Queue(maxsize=self.config.concurrency - 1)
+
+        async def acknowledge() -> None:
+            while True:
+                task, batch = await handled.get()
+                await task
+                self._ack(client, batch)
+
+        async with asyncio.TaskGroup() as tasks:
+            tasks.create_task(acknowledge(), name=f"{self.config.client_id}-ack")
+            while True:
+                batch = await self._next_batch(client)
+                handling = tasks.create_task(
+                    self._handler([_incoming(m) for m in batch]),
+                    name=f"{self.config.client_id}-handler",
+                )
+                await handled.put((handling, batch))
 
 
 def _incoming(message: aiomqtt.Message) -> Incoming:

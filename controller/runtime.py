@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 import time
 from collections.abc import Awaitable, Callable
@@ -18,12 +17,13 @@ from typing import Any
 
 import aiosqlite
 
-from controller.catalog.feed import Delete, ParsedMessage, Upsert, parse_catalog_message
+from controller.catalog.feed import Delete, Upsert
 from controller.catalog.labels import StoreContext
 from controller.fleet import Fleet
 from controller.link import Incoming, MqttSession, SessionConfig
 from controller.operations import StaffOperations
-from controller.pipeline.ingest import ChangeResult, apply_changes
+from controller.pipeline.ingest import ChangeResult, apply_changes, changes_priority
+from controller.pipeline.intake import CatalogIntake
 from controller.pipeline.push_stage import PushStage
 from controller.pipeline.render_stage import PreparedRound, RenderStage
 from controller.pipeline.schedule import switch_due_promotions
@@ -57,6 +57,7 @@ log = logging.getLogger(__name__)
 POLL_S = 1.0  # also picks up work written by another process (omnishelf import)
 SETTLE_S = 0.01  # a burst of work (a store's births) is gathered into one round ...
 SETTLE_MAX_S = 0.1  # ... but never held back longer than this
+CATALOG_CONCURRENCY = 4  # catalog messages stored while an earlier batch is (pipeline/intake.py)
 
 
 def utc_now() -> datetime:
@@ -91,9 +92,16 @@ class Controller:
                 password,
                 persistent=True,
                 manual_ack=True,
+                concurrency=CATALOG_CONCURRENCY,
             ),
             {f"omnishelf/{self.store}/catalog/#": 1},
             self._on_catalog_messages,
+        )
+        self.intake = CatalogIntake(
+            self.store,
+            conn,
+            lambda changes, priority: self.apply(changes, actor="hq", priority=priority),
+            self.devices_link,
         )
         context = StoreContext(self.store, settings.locale, base_url=settings.public_url)
         self.render_stage = RenderStage(conn, renderer, context, clock=clock)
@@ -114,12 +122,15 @@ class Controller:
         )
         self.operations = StaffOperations(conn, self.fleet, clock=clock, on_work=self.wake)
         self._render_kick = asyncio.Event()
+        self._urgent = asyncio.Event()  # work that goes before bulk rounds was queued
         self._push_kick = asyncio.Event()
         self.push_stage.on_drained = self._push_kick.set
         self.ready = asyncio.Event()
 
     def wake(self) -> None:
-        """New work for the render and push stages (they also poll, for other processes)."""
+        """New work for the render and push stages (they also poll, for other processes):
+        staff operations and devices' births, which go before bulk work."""
+        self._urgent.set()
         self._render_kick.set()
         self._push_kick.set()
 
@@ -173,6 +184,11 @@ class Controller:
                     continue
                 rendered = await rendering
                 rendering, in_flight = None, frozenset()
+                if prepared is not None and self._urgent.is_set() and prepared.bulk:
+                    # A staff or single change arrived after this bulk round was read: read
+                    # again, so that it goes first (its rows are still queued, nothing is lost).
+                    self._urgent.clear()
+                    prepared = await stage.prepare()
                 if prepared is not None:
                     rendering = tasks.create_task(stage.render(prepared), name="render-round")
                     in_flight = prepared.device_ids
@@ -199,50 +215,13 @@ class Controller:
         results = await apply_changes(
             self.conn, changes, actor=actor, at=self.clock(), priority=priority
         )
+        if (priority if priority is not None else changes_priority(changes)) < Priority.BULK:
+            self._urgent.set()
         self._render_kick.set()
         return results
 
     async def _on_catalog_messages(self, batch: list[Incoming]) -> None:
-        """What has arrived is stored in one transaction (a burst of single changes commits
-        once), then each message gets its dead letters and receipt; the link acknowledges the
-        messages after this returns."""
-        async with transaction(self.conn):
-            stored = [await self._store_catalog_message(incoming) for incoming in batch]
-        await asyncio.gather(*(self._catalog_status(*outcome) for outcome in stored))
-
-    async def _store_catalog_message(
-        self, incoming: Incoming
-    ) -> tuple[Incoming, ParsedMessage, list[ChangeResult]]:
-        started = time.perf_counter()
-        parsed = parse_catalog_message(self.store, incoming.topic, incoming.payload)
-        parsed_at = time.perf_counter()
-        results = await self.apply(list(parsed.changes), actor="hq") if parsed.changes else []
-        if len(parsed.changes) > 1:
-            log.info(
-                "stored %d catalog changes from %s: %.0f ms parsing, %.0f ms storing",
-                len(parsed.changes),
-                incoming.topic,
-                1000 * (parsed_at - started),
-                1000 * (time.perf_counter() - parsed_at),
-            )
-        return incoming, parsed, results
-
-    async def _catalog_status(
-        self, incoming: Incoming, parsed: ParsedMessage, results: list[ChangeResult]
-    ) -> None:
-        """Dead letters for the rejected changes, then the message's receipt."""
-        status = f"omnishelf/{self.store}/catalog-status"
-        for rejection in parsed.rejected:
-            log.warning("catalog change rejected: %s", rejection.reason)
-            await self.devices_link.publish(
-                f"{status}/dead-letter", rejection.dead_letter(incoming.topic), qos=1, retain=False
-            )
-        receipt: dict[str, Any] = {"topic": incoming.topic, "rejected": len(parsed.rejected)}
-        for outcome in ("accepted", "duplicate", "stale"):
-            receipt[outcome] = sum(1 for r in results if r.outcome == outcome)
-        await self.devices_link.publish(
-            f"{status}/receipt", json.dumps(receipt).encode(), qos=1, retain=False
-        )
+        await self.intake.on_messages(batch)
 
     # ---- devices ------------------------------------------------------------------------------
 

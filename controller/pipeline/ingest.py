@@ -48,6 +48,11 @@ async def set_next_boundary(conn: aiosqlite.Connection, item: CatalogItem, after
     )
 
 
+def changes_priority(changes: Sequence[Upsert | Delete]) -> Priority:
+    """A single change goes before a batch's (a price fix overtakes a store-wide reprice)."""
+    return Priority.SINGLE if len(changes) == 1 else Priority.BULK
+
+
 async def apply_changes(
     conn: aiosqlite.Connection,
     changes: Sequence[Upsert | Delete],
@@ -62,7 +67,7 @@ async def apply_changes(
     price fix overtakes a store-wide reprice.
     """
     if priority is None:
-        priority = Priority.SINGLE if len(changes) == 1 else Priority.BULK
+        priority = changes_priority(changes)
     results: list[ChangeResult] = []
     async with transaction(conn):
         run: list[CatalogItem] = []  # consecutive upserts, stored together

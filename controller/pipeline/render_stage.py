@@ -62,6 +62,10 @@ class PreparedRound:
     def device_ids(self) -> frozenset[str]:
         return frozenset(q.device_id for q in self.queued)
 
+    @property
+    def bulk(self) -> bool:
+        return self.queued[0].priority is Priority.BULK
+
 
 @dataclass(frozen=True, slots=True)
 class RoundResult:
