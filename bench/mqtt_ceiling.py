@@ -46,6 +46,7 @@ from firmware_protocol.topics import device_subscription
 UNLIMITED = 0
 CONTROLLER_INFLIGHT = SessionConfig(BrokerAddress("localhost", 1883), "-", "-", "-").max_inflight
 CONNECT_TIMEOUT_S = 10.0
+MAX_UNACKED = 60_000  # below the 65,535 packet ids of MQTT
 
 
 class CeilingError(RuntimeError):
@@ -211,6 +212,14 @@ def _publish_all(rig: _Rig, qos: int, count: int, payload: bytes, timeout: float
     client = rig.publisher.client
     info: mqtt.MQTTMessageInfo | None = None
     for i in range(count):
+        if qos > 0 and i >= MAX_UNACKED and i % MAX_UNACKED == 0:
+            # MQTT packet ids are 16 bits: at most 65,535 QoS 1 messages can be unacknowledged,
+            # so a larger count goes out in waves (only the unlimited window reaches this).
+            deadline = time.monotonic() + timeout
+            while rig.acked.value < i - MAX_UNACKED // 2:
+                if time.monotonic() > deadline:
+                    raise CeilingError(f"mqtt ceiling: {rig.acked.value} of {i} PUBACKs")
+                time.sleep(0.001)
         info = client.publish(topics[i % len(topics)], payload, qos=qos)
         if info.rc != mqtt.MQTT_ERR_SUCCESS:
             raise CeilingError(f"mqtt ceiling: publish {i} failed: {mqtt.error_string(info.rc)}")

@@ -33,6 +33,7 @@ from typing import Any
 import aiomqtt
 
 from bench.harness import peak_rss_mb, rss_mb, tree_cpu_seconds, tree_rss_mb
+from bench.sim_process import BEHAVIOUR
 from controller.catalog.feed import Upsert
 from controller.catalog.items import CatalogItem
 from controller.catalog.labels import StoreContext, label_content
@@ -43,7 +44,6 @@ from controller.provisioning import CONTROLLER_USER, HQ_USER, client_password
 from controller.state.database import open_database, transaction
 from controller.state.devices_repo import bind
 from controller.state.fleet_repo import BirthFacts, record_birth
-from device_sim.behaviour import Behaviour
 from device_sim.label import SimLabel
 from device_sim.mqtt import send_at_once
 from device_sim.store import StoreSpec, build_store
@@ -170,7 +170,7 @@ class StoreRig:
     async def prepare(self) -> None:
         """The catalog, and every label adopted and linked, in the controller's database."""
         spec = StoreSpec(self.store, self.shape.labels, access_points=self.shape.access_points)
-        gateways = build_store(spec, Behaviour.instant())
+        gateways = build_store(spec, BEHAVIOUR)
         self.broker.add_clients([gw.gateway_id for gw in gateways])
         now = datetime.now(UTC)
         catalog = demo_catalog(now, seed=7, skus=self.shape.items)[: self.shape.items]

@@ -16,11 +16,12 @@ get no answer: the newer offer's Desired, retained on the broker, reaches it.
 from __future__ import annotations
 
 import secrets
+import zlib
 from dataclasses import dataclass
 from enum import Enum
 
 from firmware_protocol.messages import Message, Reported, XferReason, XferRequest
-from firmware_protocol.transfer import PreparedImage, prepare_image
+from firmware_protocol.transfer import PreparedImage, compress_planes, prepare_image
 
 MAX_XFER_ID = 2**32 - 1
 
@@ -34,7 +35,7 @@ class Outcome(Enum):
 @dataclass(slots=True)
 class _Offer:
     prepared: PreparedImage
-    planes: bytes
+    stored: bytes  # the planes compressed (~1 KB; a store's offers in flight stay small)
     page: int
     full_offers: int = 0
 
@@ -84,7 +85,8 @@ class ImageTransfers:
             base=base,
             compressed=compressed,
         )
-        self._offers[device_id] = _Offer(prepared, planes, page)
+        stored = compressed if compressed is not None else compress_planes(planes)
+        self._offers[device_id] = _Offer(prepared, stored, page)
         return [prepared.desired, *prepared.chunks()]
 
     def on_request(self, device_id: str, request: XferRequest) -> Answer:
@@ -100,13 +102,14 @@ class ImageTransfers:
             del self._offers[device_id]
             return Answer(Outcome.FAILED)
         again = prepare_image(
-            offer.planes,
+            zlib.decompress(offer.stored),
             revision=desired.revision,
             xfer_id=self._xfer_id(),
             chunk_size=desired.chunk_size,
             page=offer.page,
+            compressed=offer.stored,
         )
-        self._offers[device_id] = _Offer(again, offer.planes, offer.page, offer.full_offers + 1)
+        self._offers[device_id] = _Offer(again, offer.stored, offer.page, offer.full_offers + 1)
         return Answer(None, (again.desired, *again.chunks()))
 
     def on_reported(self, device_id: str, reported: Reported) -> Outcome:
