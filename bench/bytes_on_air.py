@@ -32,10 +32,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from rich.console import Console
-from rich.table import Table
-
-from bench.harness import Section
+from bench.harness import Section, print_section
 from controller.catalog.feed import Upsert
 from controller.catalog.items import CatalogItem
 from controller.link import Incoming, MqttSession, SessionConfig
@@ -427,20 +424,6 @@ async def run(broker: LocalBroker, *, quick: bool) -> Section:
         notes=_notes(rows) + warnings,
         seconds=round(time.perf_counter() - started, 2),
     )
-
-
-def print_section(section: Section) -> None:
-    table = Table(title=section.title)
-    columns = list(section.rows[0]) if section.rows else []
-    for column in columns:
-        table.add_column(column, justify="left" if column in ("model", "update") else "right")
-    for row in section.rows:
-        table.add_row(*(str(row[c]) for c in columns))
-    console = Console()
-    console.print(table)
-    for note in section.notes:
-        console.print(f"- {note}")
-    console.print(f"{section.seconds:.1f} s")
 
 
 def main() -> None:

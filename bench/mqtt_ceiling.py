@@ -29,10 +29,8 @@ from typing import Any
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.reasoncodes import ReasonCode
-from rich.console import Console
-from rich.table import Table
 
-from bench.harness import Section
+from bench.harness import Section, print_section
 from controller.link import SessionConfig
 from controller.local_broker import LocalBroker
 from controller.provisioning import CONTROLLER_USER, client_password
@@ -318,20 +316,6 @@ def run(broker: LocalBroker, *, count: int, payload_bytes: int, gateways: int) -
         notes=notes,
         seconds=round(time.perf_counter() - started, 2),
     )
-
-
-def print_section(section: Section) -> None:
-    table = Table(title=section.title)
-    columns = list(section.rows[0]) if section.rows else []
-    for column in columns:
-        table.add_column(column, justify="right")
-    for row in section.rows:
-        table.add_row(*(str(row[c]) for c in columns))
-    console = Console()
-    console.print(table)
-    for note in section.notes:
-        console.print(f"- {note}")
-    console.print(f"{section.seconds:.1f} s")
 
 
 def main() -> None:

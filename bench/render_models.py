@@ -59,10 +59,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from rich.console import Console
-from rich.table import Table
-
-from bench.harness import Section, tree_cpu_seconds
+from bench.harness import Section, print_section, tree_cpu_seconds
 from bench.render_speed import STORE_MIX, BarePillow, BarePlan, Item, reprice, store_items
 from firmware_protocol.models import LABEL_MODELS, DeviceModel
 from label_renderer import DEFAULT_TEMPLATES, PriceKind, Template, render_label
@@ -321,32 +318,6 @@ def run(*, quick: bool) -> Section:
 
 
 # -- the command -----------------------------------------------------------------------------
-
-
-def print_section(section: Section) -> None:
-    table = Table(title=section.title)
-    columns = (
-        ("model", "model", "{}"),
-        ("pixels", "pixels", "{}"),
-        ("labels", "labels", "{:,}"),
-        ("1 process\nlabels/s", "one_process_labels_s", "{:,.0f}"),
-        ("all cores\nlabels/s", "all_cores_labels_s", "{:,.0f}"),
-        ("scaling", "scaling", "x{:.2f}"),
-        ("bare Pillow\nlabels/s", "bare_pillow_labels_s", "{:,.0f}"),
-        ("same drawing\nlabels/s", "same_drawing_labels_s", "{:,.0f}"),
-        ("vs bare\nPillow", "vs_bare_pillow", "{:.2f}x"),
-    )
-    for header, _, _ in columns:
-        table.add_column(header, justify="left" if header in {"model", "pixels"} else "right")
-    for row in section.rows:
-        table.add_row(*(fmt.format(row[key]) for _, key, fmt in columns))
-    console = Console()
-    if not console.is_terminal:  # piped or in a log: do not squeeze the table into 80 columns
-        console.width = max(console.width, 120)
-    console.print(table)
-    for note in section.notes:
-        console.print(f"- {note}", highlight=False)
-    console.print(f"{section.seconds:.1f} s", highlight=False)
 
 
 def main() -> None:
