@@ -150,7 +150,9 @@ class StoreRig:
         self.broker = broker
         self.shape = shape
         self.workdir = workdir
-        self.store = "bench"
+        # Its own topic tree on the shared broker: a store run before left retained births
+        # and reports there, which a controller of the same store id would take for its own.
+        self.store = f"bench-{shape.labels}"
         self.db = workdir / "state.db"
         self.watch = ReportWatch()
         self.label_ids: list[str] = []

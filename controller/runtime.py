@@ -72,6 +72,7 @@ class Controller:
         renderer: BatchRenderer,
         *,
         clock: Callable[[], datetime] = utc_now,
+        reader: aiosqlite.Connection | None = None,
     ) -> None:
         self.settings = settings
         self.conn = conn
@@ -104,13 +105,14 @@ class Controller:
             self.devices_link,
         )
         context = StoreContext(self.store, settings.locale, base_url=settings.public_url)
-        self.render_stage = RenderStage(conn, renderer, context, clock=clock)
+        self.render_stage = RenderStage(conn, renderer, context, clock=clock, reader=reader)
         self.push_stage = PushStage(
             conn,
             self.devices_link,
             self.store,
             clock=clock,
             max_attempts=settings.max_push_attempts,
+            reader=reader,
         )
         self.fleet = Fleet(
             conn,

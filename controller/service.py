@@ -24,9 +24,14 @@ async def running_controller(
     Yields once both MQTT sessions are connected. A crash of the controller's tasks cancels the
     block's task (the TaskGroup's exception is raised from here).
     """
-    async with open_database(settings.state_db) as conn:
+    async with (
+        open_database(settings.state_db) as conn,
+        # The render and push stages read on a second connection: its own thread, so their
+        # reads do not queue behind the writes of a store's reports (WAL: readers never block).
+        open_database(settings.state_db) as reader,
+    ):
         with BatchRenderer(workers or settings.render_workers) as renderer:
-            controller = Controller(settings, conn, renderer)
+            controller = Controller(settings, conn, renderer, reader=reader)
             async with asyncio.TaskGroup() as tasks:
                 run = tasks.create_task(controller.run(), name="controller")
                 ready = asyncio.ensure_future(controller.ready.wait())

@@ -86,8 +86,10 @@ class PushStage:
         clock: Callable[[], datetime],
         max_attempts: int,
         senders: int = 16,
+        reader: aiosqlite.Connection | None = None,
     ) -> None:
         self.conn = conn
+        self.reader = reader or conn  # reads: another connection's thread, beside the writes
         self.publisher = publisher
         self.store = store
         self.clock = clock
@@ -112,12 +114,12 @@ class PushStage:
         # With a round's worth of offers still waiting for the senders, only urgent pushes are
         # taken: the bulk ones stay in the outbox (durable, and replaceable by a newer image).
         full = self.outgoing.qsize() >= ROUND_LIMIT
-        due = await due_pushes(self.conn, now, ROUND_LIMIT, below=Priority.BULK if full else None)
+        due = await due_pushes(self.reader, now, ROUND_LIMIT, below=Priority.BULK if full else None)
         if not due:
             return PushRound(0, 0)
         ids = [push.device_id for push in due]
-        labels = await devices_by_id(self.conn, ids)
-        images = await desired_images(self.conn, ids)
+        labels = await devices_by_id(self.reader, ids)
+        images = await desired_images(self.reader, ids)
         attempts: list[tuple[str, int, datetime]] = []
         postponed: list[tuple[str, int, datetime]] = []
         problems: dict[str, str] = {}

@@ -88,8 +88,10 @@ class RenderStage:
         context: StoreContext,
         *,
         clock: Callable[[], datetime],
+        reader: aiosqlite.Connection | None = None,
     ) -> None:
         self.conn = conn
+        self.reader = reader or conn  # reads: another connection's thread, beside the writes
         self.renderer = renderer
         self.context = context
         self.clock = clock
@@ -105,7 +107,7 @@ class RenderStage:
         """The next round: the most urgent queued labels not in `rendering` (a round still in
         the render processes) and their render jobs; None when nothing else is queued."""
         started = time.perf_counter()
-        taken = await render_queue.take(self.conn, ROUND_SIZE + len(rendering))
+        taken = await render_queue.take(self.reader, ROUND_SIZE + len(rendering))
         queued = [q for q in taken if q.device_id not in rendering][:ROUND_SIZE]
         if not queued:
             return None
@@ -184,12 +186,12 @@ class RenderStage:
         """A job per renderable label, the content of each item, why others cannot render, and
         blank images for unlinked labels (the benchmarks also call this, to render a store
         without the rest of the pipeline)."""
-        targets = await render_targets(self.conn, device_ids)
-        items = await current_items(self.conn, {t.sku for t in targets.values() if t.sku})
+        targets = await render_targets(self.reader, device_ids)
+        items = await current_items(self.reader, {t.sku for t in targets.values() if t.sku})
         contents: dict[str, LabelContent] = {}
         for sku, item in items.items():
             # Only a promotion's prior price needs the history (label_content's only use of it).
-            history = await _history(self.conn, item) if item.promotion_at(now) else None
+            history = await _history(self.reader, item) if item.promotion_at(now) else None
             contents[sku] = label_content(item, self.context, now, history)
         jobs: list[RenderJob] = []
         problems: dict[str, str] = {}
