@@ -80,11 +80,14 @@ class CatalogIntake:
     async def on_messages(self, batch: list[Incoming]) -> None:
         """Store what arrived (durably when this returns) and send each message's receipt:
         the small ones first, together, then each large batch in parts."""
-        arrivals = [next(self._arrivals) for _ in batch]
-        parsed = [await self._parse(incoming) for incoming in batch]
-        large = {i: _LargeBatch(arrivals[i]) for i, p in enumerate(parsed) if len(p.changes) > PART}
-        self._large += large.values()
+        # Registered before the first await: a later handler that stores a change while this
+        # one is still parsing must already see that an earlier message is pending.
+        pending = [_LargeBatch(next(self._arrivals)) for _ in batch]
+        arrivals = [p.arrival for p in pending]
+        self._large += pending
         try:
+            parsed = [await self._parse(incoming) for incoming in batch]
+            large = {i: pending[i] for i, p in enumerate(parsed) if len(p.changes) > PART}
             small: list[tuple[Incoming, ParsedMessage, list[ChangeResult]]] = []
             async with transaction(self.conn):
                 for i, message in enumerate(parsed):
@@ -92,12 +95,12 @@ class CatalogIntake:
                         stored = await self._store(arrivals[i], message.changes)
                         small.append((batch[i], message, stored))
             await asyncio.gather(*(self._receipt(*outcome) for outcome in small))
-            for i, pending in large.items():
-                stored = await self._store_in_parts(pending, batch[i], parsed[i])
+            for i, in_parts in large.items():
+                stored = await self._store_in_parts(in_parts, batch[i], parsed[i])
                 await self._receipt(batch[i], parsed[i], stored)
         finally:
-            for pending in large.values():
-                self._large.remove(pending)
+            for registered in pending:
+                self._large.remove(registered)
 
     async def _parse(self, incoming: Incoming) -> ParsedMessage:
         if len(incoming.payload) > OFF_LOOP_BYTES:
