@@ -190,7 +190,7 @@ class Controller:
                     # A staff or single change arrived after this bulk round was read: read
                     # again, so that it goes first (its rows are still queued, nothing is lost).
                     self._urgent.clear()
-                    prepared = await stage.prepare()
+                    prepared = await stage.prepare(rendered.device_ids)
                 if prepared is not None:
                     rendering = tasks.create_task(stage.render(prepared), name="render-round")
                     in_flight = prepared.device_ids
