@@ -148,7 +148,8 @@ def _mosquitto_version() -> str:
 # ---- printing --------------------------------------------------------------------------------
 
 
-def _cell(value: Any) -> str:
+def cell(value: Any) -> str:
+    """A value as the tables show it: thousands separated, at most 2 decimals, NaN as "-"."""
     if isinstance(value, bool) or value is None:
         return str(value)
     if isinstance(value, int):
@@ -171,7 +172,7 @@ def print_section(section: Section, console: Console | None = None) -> None:
         numeric = any(isinstance(row.get(column), int | float) for row in section.rows)
         table.add_column(column.replace("_", " "), justify="right" if numeric else "left")
     for row in section.rows:
-        table.add_row(*(_cell(row.get(column)) for column in columns))
+        table.add_row(*(cell(row.get(column)) for column in columns))
     console.print(table)
     for note in section.notes:
         console.print(f"- {note}", highlight=False)
