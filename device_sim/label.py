@@ -50,6 +50,7 @@ MAX_FIRMWARE = 512 * 1024
 # simulator shares the machine with the controller in the benchmarks.
 STORE_LEVEL = 1
 
+
 @dataclass
 class LabelStats:
     applied: int = 0

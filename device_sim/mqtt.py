@@ -34,7 +34,6 @@ BACKOFF_CAP_S = 30.0
 GOODBYE_TIMEOUT_S = 5.0
 
 
-
 def send_at_once(client: aiomqtt.Client) -> None:
     """Switch Nagle's algorithm off on the client's socket (paho leaves it on).
 
@@ -45,6 +44,7 @@ def send_at_once(client: aiomqtt.Client) -> None:
     sock = client._client.socket()
     if isinstance(sock, socket.socket):
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
 
 @dataclass(frozen=True, slots=True)
 class BrokerAddress:
