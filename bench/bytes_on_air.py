@@ -270,15 +270,7 @@ class _Rig:
 
 
 def _settings(broker: LocalBroker, store: str, db: Path) -> Settings:
-    return Settings(
-        store_id=store,
-        broker_url=broker.url,
-        store_secret=broker.store_secret,  # type: ignore[arg-type]
-        state_db=db,
-        adopt=("lbl-*",),
-        render_workers=1,
-        public_url="https://shop.example",
-    )
+    return broker.controller_settings(store, db)
 
 
 async def measure_updates(

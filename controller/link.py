@@ -101,8 +101,8 @@ class MqttSession:
         while True:
             try:
                 await self._connected_session()
-            except aiomqtt.MqttError as exc:
-                log.warning("%s: connection lost: %s", self.config.client_id, exc)
+            except* aiomqtt.MqttError as lost:  # raised alone, or by the handlers' TaskGroup
+                log.warning("%s: connection lost: %s", self.config.client_id, lost.exceptions[0])
             finally:
                 self.connected.clear()
                 self._client = None

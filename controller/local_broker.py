@@ -15,9 +15,11 @@ import subprocess
 import time
 from pathlib import Path
 from types import TracebackType
+from typing import Any
 
 from controller.errors import ControllerError
 from controller.provisioning import CONTROLLER_USER, HQ_USER, write_password_file
+from controller.settings import Settings
 
 DEPLOY_DIR = Path(__file__).resolve().parent.parent / "deploy" / "mosquitto"
 
@@ -50,6 +52,20 @@ class LocalBroker:
     @property
     def url(self) -> str:
         return f"mqtt://{self.host}:{self.port}"
+
+    def controller_settings(self, store_id: str, state_db: Path, **overrides: Any) -> Settings:
+        """Settings of a controller on this broker that adopts every simulated label (the tests'
+        and benchmarks' store: one render worker, QR codes to a placeholder shop)."""
+        values: dict[str, Any] = {
+            "store_id": store_id,
+            "broker_url": self.url,
+            "store_secret": self.store_secret,
+            "state_db": state_db,
+            "adopt": ("lbl-*",),
+            "render_workers": 1,
+            "public_url": "https://shop.example",
+        }
+        return Settings(**(values | overrides))
 
     @property
     def pid(self) -> int | None:

@@ -193,10 +193,12 @@ class DemoHq:
                     async with asyncio.TaskGroup() as tasks:
                         tasks.create_task(self._receipts(client), name="hq-receipts")
                         tasks.create_task(self._publish_loop(client), name="hq-publish")
-            except aiomqtt.MqttError as exc:
-                log.warning("demo HQ lost the broker (%s); retrying in %.1f s", exc, backoff)
-                await asyncio.sleep(backoff)
-                backoff = min(backoff * 2, 10.0)
+            except* aiomqtt.MqttError as lost:  # from the TaskGroup of receipts and publishing
+                log.warning(
+                    "demo HQ lost the broker (%s); retrying in %.1f s", lost.exceptions[0], backoff
+                )
+            await asyncio.sleep(backoff)  # a clean exit of the block never happens: it loops
+            backoff = min(backoff * 2, 10.0)
 
     async def _publish_loop(self, client: aiomqtt.Client) -> None:
         while True:

@@ -12,8 +12,8 @@ CHUNK_FRAME = 12 + 10  # header and CRC, fields before the data
 
 
 async def test_quick_run_measures_every_update_of_every_model(broker: LocalBroker) -> None:
-    """Each model gets every update once; a price-only change is a delta smaller than the
-    zlib frame, full frames are the zlib-9 frame, and both counts of the bytes sent agree."""
+    """Each model gets every update once; a price-only change is a delta smaller than the zlib
+    frame, full frames are within 1% of the zlib-9 frame, both counts of the bytes agree."""
     section = await bytes_on_air.run(broker, quick=True)
 
     assert section.scenario == "bytes"
@@ -28,8 +28,9 @@ async def test_quick_run_measures_every_update_of_every_model(broker: LocalBroke
         chunks = row["messages"] - 1
         framing = DESIRED_FRAME + CHUNK_FRAME * chunks
         assert row["ours_bytes"] == row["payload_bytes"] + framing, row
-        if row["encoding"] == "full":
-            assert row["payload_bytes"] == row["zlib_frame_bytes"], row
+        if row["encoding"] == "full":  # ours: zlib level 6 (transfer.ZLIB_LEVEL); theirs: 9
+            assert abs(row["payload_bytes"] - row["zlib_frame_bytes"]) <= row["raw_bytes"] // 100
+            assert row["payload_bytes"] < row["raw_bytes"] // 2, row
     for row in section.rows:
         if row["update"].startswith("price only"):
             assert row["encoding"] == "delta", row

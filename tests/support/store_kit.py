@@ -50,15 +50,7 @@ def item(sku: str, price: str, **extra: Any) -> dict[str, Any]:
 
 
 def settings_for(broker: LocalBroker, store: str, db: Path) -> Settings:
-    return Settings(
-        store_id=store,
-        broker_url=broker.url,
-        store_secret=broker.store_secret,  # type: ignore[arg-type]
-        state_db=db,
-        adopt=("lbl-*",),
-        render_workers=1,
-        public_url="https://shop.example",
-    )
+    return broker.controller_settings(store, db)
 
 
 def hq_client(broker: LocalBroker) -> aiomqtt.Client:
