@@ -253,7 +253,8 @@ def latency_section(runs: list[StoreRun]) -> Section:
         " catalog/item/SKU; it is done when every label of the item reported the image rendered"
         " for it beforehand (matched by content hash). Idle: one after another. During the"
         " reprice: one every interval from the batch's publish until every label had"
-        " reported; they wait behind the batch's ingest, then overtake its renders and pushes."
+        " reported; they are stored between the parts of the batch, then overtake its renders"
+        " and pushes."
         " offer_*: publish -> the controller's Desired to the label (the rest is the broker,"
         " the simulated label and its report).",
         "The simulator's labels are immediate (no wake delay, no e-paper refresh time).",
