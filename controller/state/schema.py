@@ -124,6 +124,17 @@ MIGRATIONS: tuple[str, ...] = (
         revoked_at TEXT
     );
     """,
+    # 3: console sessions, apart from API tokens (controller/state/sessions_repo.py)
+    """
+    CREATE TABLE console_sessions (
+        session_hash BLOB PRIMARY KEY,     -- SHA-256 of the cookie's session id, never the id
+        token_name TEXT NOT NULL REFERENCES api_tokens(name),
+        created_at TEXT NOT NULL,
+        last_seen_at TEXT NOT NULL,
+        ended_at TEXT                      -- logout, or the token revoked
+    );
+    CREATE INDEX console_sessions_by_token ON console_sessions(token_name);
+    """,
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)
