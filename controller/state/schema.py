@@ -134,6 +134,10 @@ MIGRATIONS: tuple[str, ...] = (
         ended_at TEXT                      -- logout, or the token revoked
     );
     CREATE INDEX console_sessions_by_token ON console_sessions(token_name);
+    CREATE TABLE health_probe (        -- /readyz writes here: the database takes writes
+        id INTEGER PRIMARY KEY CHECK (id = 1),
+        at TEXT NOT NULL
+    );
     """,
 )
 
