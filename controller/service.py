@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import weakref
 from collections.abc import AsyncIterator
 
 from controller.runtime import Controller
@@ -13,6 +14,12 @@ from controller.state.database import open_database
 from label_renderer.batch import BatchRenderer
 
 READY_TIMEOUT_S = 30.0
+_runs: weakref.WeakKeyDictionary[Controller, asyncio.Task[None]] = weakref.WeakKeyDictionary()
+
+
+def run_task_of(controller: Controller) -> asyncio.Task[None] | None:
+    """The task running the controller's stages, if `running_controller` started it (/readyz)."""
+    return _runs.get(controller)
 
 
 @contextlib.asynccontextmanager
@@ -34,6 +41,7 @@ async def running_controller(
             controller = Controller(settings, conn, renderer, reader=reader)
             async with asyncio.TaskGroup() as tasks:
                 run = tasks.create_task(controller.run(), name="controller")
+                _runs[controller] = run
                 ready = asyncio.ensure_future(controller.ready.wait())
                 done, _ = await asyncio.wait(
                     {run, ready}, timeout=READY_TIMEOUT_S, return_when=asyncio.FIRST_COMPLETED
