@@ -25,12 +25,22 @@ exception is a bug and propagates from `render`.
 
 `BatchRenderer(workers=1)` renders in the calling process, without a pool: for a handful of labels
 a pool's start-up and the pipes cost more than they save. Its caches warm as it renders.
+
+Workers die with the process that opened the pool, even when it is killed with SIGKILL and has
+no chance to shut them down. Nothing in multiprocessing does that for us: a worker waits on its
+call queue, whose write end it holds itself; the forkserver exits only once every holder of its
+"alive" pipe is gone, and each worker holds one; the resource tracker exits when its pipe has no
+writer left. So each worker watches its owner's pidfd from a thread and exits when the owner has
+ended; then the forkserver and the resource tracker see their pipes close and exit too.
 """
 
 from __future__ import annotations
 
 import multiprocessing
 import os
+import select
+import threading
+import time
 import zlib
 from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
@@ -149,6 +159,43 @@ def _ready() -> int:
     return os.getpid()
 
 
+ORPHANED_EXIT = 70  # a worker whose owner ended (EX_SOFTWARE): nobody reads this status
+OWNER_POLL_S = 1.0  # only where pidfds are missing (not Linux, or a kernel before 5.3)
+
+
+def _wait_for_exit(pid: int) -> None:
+    """Block until process `pid` has ended."""
+    try:
+        pidfd = os.pidfd_open(pid)
+    except ProcessLookupError:
+        return
+    except (AttributeError, OSError):  # no pidfds here: poll the pid instead
+        while True:
+            try:
+                os.kill(pid, 0)
+            except ProcessLookupError:
+                return
+            time.sleep(OWNER_POLL_S)
+    poller = select.poll()
+    poller.register(pidfd, select.POLLIN)  # readable once the process has exited
+    poller.poll()
+
+
+def _exit_with_owner(owner_pid: int) -> None:
+    _wait_for_exit(owner_pid)
+    # os._exit, not sys.exit: this is not the main thread, and the worker may be deep in Pillow.
+    os._exit(ORPHANED_EXIT)
+
+
+def start_worker(owner_pid: int) -> None:
+    """A worker's initializer: die with the pool's owner (see the module docstring), then
+    warm up."""
+    threading.Thread(
+        target=_exit_with_owner, args=(owner_pid,), name="owner-watch", daemon=True
+    ).start()
+    warm_up()
+
+
 def _worker_context() -> multiprocessing.context.BaseContext:
     if "forkserver" not in multiprocessing.get_all_start_methods():
         return multiprocessing.get_context("spawn")  # no forkserver on Windows
@@ -188,7 +235,12 @@ class BatchRenderer:
         if self.workers > 1:
             context = _worker_context()
             self._pools = [
-                ProcessPoolExecutor(max_workers=1, mp_context=context, initializer=warm_up)
+                ProcessPoolExecutor(
+                    max_workers=1,
+                    mp_context=context,
+                    initializer=start_worker,
+                    initargs=(os.getpid(),),
+                )
                 for _ in range(self.workers)
             ]
             # Start every worker now, in parallel, so the first batch does not pay for it.
