@@ -139,6 +139,23 @@ MIGRATIONS: tuple[str, ...] = (
         at TEXT NOT NULL
     );
     """,
+    # 4: device identity and availability (controller/gateways.py, controller/report_check.py)
+    """
+    -- alive: the device's own latest Birth/Death says it is up; online: alive and reachable,
+    -- i.e. also its access point is online (PROTOCOL.md §4.6)
+    ALTER TABLE devices ADD COLUMN alive INTEGER NOT NULL DEFAULT 0;
+    UPDATE devices SET alive = online;
+    CREATE INDEX devices_by_gateway ON devices(gateway_id);
+    CREATE TABLE label_revisions (     -- the images this controller issued per label (the last
+        device_id TEXT NOT NULL,       -- few): a report of anything else is not believed
+        revision INTEGER NOT NULL,
+        content_hash BLOB NOT NULL,
+        PRIMARY KEY (device_id, revision)
+    ) WITHOUT ROWID;
+    INSERT OR IGNORE INTO label_revisions
+        SELECT device_id, desired_revision, desired_hash FROM label_state
+        WHERE desired_hash IS NOT NULL AND desired_revision > 0;
+    """,
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)
