@@ -8,27 +8,38 @@ The store console (`controller/console`) is served by the same app. It shows wha
 from `app.state.display`: by default `ReportedImages` (the planes whose hash each label reports);
 the demo passes a source reading the simulator's panels. `demo=True` enables the console's
 "change a price as HQ would" form.
+
+The HTTP edge, outermost first (docs/security.md, "The HTTP API and console"): security headers
+on every answer (security_headers.py); the body limit, checked before anything reads a body
+(body_limit.py); rate limits and authentication from the headers alone (gate.py). Errors are
+answered as errors.py says, and the OpenAPI document lists them. /healthz and /readyz
+(health.py) and the API docs from local files (docs.py) need no token.
 """
 
 from __future__ import annotations
 
 import contextlib
 from collections.abc import AsyncIterator
+from typing import cast
 
-from fastapi import APIRouter, Depends, FastAPI, Request, status
-from fastapi.responses import JSONResponse
+from fastapi import APIRouter, Depends, FastAPI
 
-from controller.api import devices, items, labels, scans, tokens
+from controller.api import devices, health, items, labels, scans, tokens
+from controller.api.body_limit import BodyLimit
 from controller.api.deps import authenticated
+from controller.api.docs import install_docs
+from controller.api.errors import ERROR_RESPONSES, install_error_handlers
+from controller.api.gate import EdgeGuard, Gate
+from controller.api.rate_limits import EdgeLimits
+from controller.api.security_headers import SecurityHeaders
 from controller.console import console_router, mount_static
 from controller.display import DisplaySource, ReportedImages
-from controller.operations import NotFound, OperationRefused
 from controller.runtime import Controller
 from controller.service import running_controller
 from controller.settings import Settings
-from controller.state.tokens_repo import TokenNameTaken
 
 API_PREFIX = "/api/v1"
+BATCH_PATH = f"{API_PREFIX}/items/batch"
 
 
 def create_app(
@@ -37,7 +48,10 @@ def create_app(
     controller: Controller | None = None,
     display: DisplaySource | None = None,
     demo: bool = False,
+    limits: EdgeLimits | None = None,
 ) -> FastAPI:
+    limits = limits or EdgeLimits()
+
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         app.state.settings = settings
@@ -57,6 +71,8 @@ def create_app(
         version="1",
         summary="Store staff's API: catalog items, labels, devices, audits, tokens",
         lifespan=lifespan,
+        docs_url=None,  # docs.py serves Swagger UI from local files instead of a CDN
+        redoc_url=None,
     )
     # Set here too, so that an app whose lifespan is not entered still answers with errors
     # rather than AttributeErrors (and so that tests may skip the lifespan).
@@ -66,28 +82,29 @@ def create_app(
         app.state.controller = controller
         app.state.display = display or ReportedImages(controller.conn)
 
-    api = APIRouter(prefix=API_PREFIX, dependencies=[Depends(authenticated)])
+    api = APIRouter(
+        prefix=API_PREFIX, dependencies=[Depends(authenticated)], responses=ERROR_RESPONSES
+    )
     for module in (items, labels, devices, tokens):
         api.include_router(module.router)
     app.include_router(api)
     app.include_router(scans.router)
+    app.include_router(health.router)
     app.include_router(console_router())
     mount_static(app)
-    _error_handlers(app)
+    install_docs(app)
+    install_error_handlers(app)
+
+    guard = EdgeGuard.of(limits)
+    app.state.edge = guard
+
+    def limit_for(_method: str, path: str) -> int:
+        return limits.batch_body_bytes if path == BATCH_PATH else limits.body_bytes
+
+    # add_middleware wraps: the last added is the outermost.
+    app.add_middleware(
+        Gate, controller_of=lambda: cast(Controller, app.state.controller), guard=guard
+    )
+    app.add_middleware(BodyLimit, limit_for=limit_for)
+    app.add_middleware(SecurityHeaders)
     return app
-
-
-def _error_handlers(app: FastAPI) -> None:
-    """Staff operations' refusals become HTTP answers whose `detail` says why."""
-
-    @app.exception_handler(NotFound)
-    async def not_found(_: Request, exc: NotFound) -> JSONResponse:
-        return JSONResponse({"detail": str(exc)}, status_code=status.HTTP_404_NOT_FOUND)
-
-    @app.exception_handler(OperationRefused)
-    async def refused(_: Request, exc: OperationRefused) -> JSONResponse:
-        return JSONResponse({"detail": str(exc)}, status_code=status.HTTP_409_CONFLICT)
-
-    @app.exception_handler(TokenNameTaken)
-    async def taken(_: Request, exc: TokenNameTaken) -> JSONResponse:
-        return JSONResponse({"detail": str(exc)}, status_code=status.HTTP_409_CONFLICT)

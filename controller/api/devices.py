@@ -107,7 +107,7 @@ async def devices(
     adopted: Flag = None,
     location: Annotated[str | None, Query(description="a location prefix: 'aisle 3'")] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=1_000_000_000)] = 0,
 ) -> DeviceList:
     filters = DeviceFilter(
         offline=offline,

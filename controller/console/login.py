@@ -1,8 +1,14 @@
-"""Signing in with an API token (the API's roles apply), and signing out."""
+"""Signing in with an API token (the API's roles apply), and signing out.
+
+Signing in opens a console session (session.py); the cookie names the session, not the token.
+A failed sign-in is counted against the client's address (gate.py answers 429 past the limit)
+and written to the audit log (bounded, see controller/api/denials.py). Logging out ends the
+session on the server, so a copy of the old cookie no longer works.
+"""
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 from fastapi import APIRouter, Form, Request, status
 from fastapi.responses import RedirectResponse
@@ -11,7 +17,11 @@ from starlette.responses import Response
 from controller.api.deps import ControllerDep
 from controller.console.session import COOKIE, SESSION_MAX_AGE_S
 from controller.console.templating import render
+from controller.state.sessions_repo import end_session, open_session
 from controller.state.tokens_repo import token_for
+
+if TYPE_CHECKING:  # gate.py imports this package (the cookie's name)
+    from controller.api.gate import EdgeGuard
 
 router = APIRouter()
 
@@ -33,10 +43,21 @@ async def login(
     request: Request,
     controller: ControllerDep,
     token: Annotated[str, Form(max_length=200)],
-    next: Annotated[str | None, Form()] = None,
+    next: Annotated[str | None, Form(max_length=2000)] = None,
 ) -> Response:
     found = await token_for(controller.conn, token.strip())
     if found is None:
+        edge: EdgeGuard = request.app.state.edge
+        address = request.client.host if request.client else "unknown"
+        edge.failures.take(address)
+        await edge.denials.record(
+            controller.conn,
+            controller.clock,
+            actor="anonymous",
+            action="console.login_failed",
+            client=address,
+            detail={},
+        )
         return render(
             request,
             "login.html",
@@ -45,10 +66,11 @@ async def login(
             next=_safe_next(next),
             login_error="That token is unknown or revoked.",
         )
+    session = await open_session(controller.conn, found, at=controller.clock())
     answer = RedirectResponse(_safe_next(next), status_code=status.HTTP_303_SEE_OTHER)
     answer.set_cookie(
         COOKIE,
-        token.strip(),
+        session,
         max_age=SESSION_MAX_AGE_S,
         httponly=True,
         samesite="strict",
@@ -59,8 +81,11 @@ async def login(
 
 
 @router.post("/logout")
-async def logout() -> Response:
+async def logout(request: Request, controller: ControllerDep) -> Response:
     # No CSRF check: the worst another origin can do is sign the user out.
+    session = request.cookies.get(COOKIE)
+    if session:
+        await end_session(controller.conn, session, at=controller.clock())
     answer = RedirectResponse("/login", status_code=status.HTTP_303_SEE_OTHER)
     answer.delete_cookie(COOKIE, path="/", httponly=True, samesite="strict")
     return answer

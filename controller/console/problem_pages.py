@@ -74,7 +74,7 @@ async def problems(
     controller: ControllerDep,
     user: User,
     kind: Annotated[str, Query(max_length=20)] = "offline",
-    relabelled: Annotated[int | None, Query(ge=0)] = None,
+    relabelled: Annotated[int | None, Query(ge=0, le=1_000_000_000)] = None,
 ) -> Response:
     done = None if relabelled is None else f"Relabel queued for {relabelled} labels."
     return await _page(request, controller, user, kind, done=done)

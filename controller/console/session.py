@@ -1,17 +1,21 @@
-"""Who is using the console: the API token given at /login, kept in a session cookie.
+"""Who is using the console: a server-side session opened at /login, named by a cookie.
 
-The cookie holds the token itself (HttpOnly, SameSite=Strict, Secure over HTTPS) and every request
-looks it up again with `token_for`, so revoking the token ends the session at once and the
-controller keeps no session table (it stores only tokens' hashes; see tokens_repo).
+Signing in with an API token opens a console session (controller/state/sessions_repo.py): the
+cookie holds a random session id, never the API token, and is HttpOnly, SameSite=Strict, Secure
+over HTTPS. A session expires after 4 idle hours or 12 hours in all, ends on logout (the old
+cookie stops working at once), and with its token (revoking the token ends its sessions).
 
 Cross-site request forgery: SameSite=Strict already keeps browsers from sending the cookie with a
 request started by another site. It does not cover another *origin* of the same site (another
 port or host name on the store's network counts as same-site), nor browsers that ignore SameSite.
 So every state-changing request must also carry a CSRF token: a synchronizer token derived from
-the session (HMAC of a fixed label keyed by the token's hash), put in each form as a hidden field
-and, for the few fetch() calls, sent as the `X-CSRF-Token` header. Another origin can neither
-read it (the same-origin policy) nor derive it (it does not know the session token). A token
+the session (HMAC of a fixed label keyed by the session id's hash), put in each form as a hidden
+field and, for the few fetch() calls, sent as the `X-CSRF-Token` header. Another origin can
+neither read it (the same-origin policy) nor derive it (it does not know the session id). A token
 rather than a custom-header-only check keeps plain HTML forms working without JavaScript.
+
+The edge (controller/api/gate.py) checks the session of a state-changing request before its body
+is read and leaves the user on the request's state.
 """
 
 from __future__ import annotations
@@ -23,17 +27,20 @@ from urllib.parse import quote
 
 from fastapi import Depends, Form, HTTPException, Request, status
 
-from controller.api.deps import ControllerDep
-from controller.state.tokens_repo import ApiToken, Role, token_for, token_hash
+from controller.api.deps import ControllerDep, denied
+from controller.state.sessions_repo import ABSOLUTE, session_user
+from controller.state.tokens_repo import ApiToken, Role
 
 COOKIE = "omnishelf_console"
 CSRF_HEADER = "X-CSRF-Token"
-SESSION_MAX_AGE_S = 12 * 3600  # a shift; the token itself may live longer
+SESSION_MAX_AGE_S = int(ABSOLUTE.total_seconds())
+STATE_KEY_CONSOLE = "console_user"  # where the edge leaves the session's user
 
 
 def csrf_token(session: str) -> str:
     """The CSRF token of a session: stable for the session, useless without it."""
-    return hmac.new(token_hash(session), b"omnishelf-console-csrf", hashlib.sha256).hexdigest()
+    key = hashlib.sha256(session.encode("utf-8")).digest()
+    return hmac.new(key, b"omnishelf-console-csrf", hashlib.sha256).hexdigest()
 
 
 def login_redirect(request: Request) -> HTTPException:
@@ -47,11 +54,17 @@ def login_redirect(request: Request) -> HTTPException:
 async def console_user(request: Request, controller: ControllerDep) -> ApiToken:
     """The signed-in user (any role); anyone else is sent to the login page."""
     session = request.cookies.get(COOKIE)
-    token = None if not session else await token_for(controller.conn, session)
-    if token is None:
+    checked = getattr(request.state, STATE_KEY_CONSOLE, None)
+    if isinstance(checked, ApiToken) and session:
+        user: ApiToken | None = checked
+    elif session:
+        user = await session_user(controller.conn, session, at=controller.clock())
+    else:
+        user = None
+    if user is None or not session:
         raise login_redirect(request)
-    request.state.csrf = csrf_token(session or "")
-    return token
+    request.state.csrf = csrf_token(session)
+    return user
 
 
 User = Annotated[ApiToken, Depends(console_user)]
@@ -64,9 +77,11 @@ async def checked_staff(
 ) -> ApiToken:
     """A state-changing request: a staff user (or admin) whose request carries the CSRF token."""
     sent = csrf or request.headers.get(CSRF_HEADER) or ""
-    if not hmac.compare_digest(sent, request.state.csrf):
+    if not hmac.compare_digest(sent.encode(), request.state.csrf.encode()):
+        await denied(request, user.name, "missing or wrong CSRF token")
         raise HTTPException(status.HTTP_403_FORBIDDEN, detail="missing or wrong CSRF token")
     if not user.role.allows(Role.STAFF):
+        await denied(request, user.name, f"needs staff, is {user.role}")
         raise HTTPException(
             status.HTTP_403_FORBIDDEN,
             detail=f"this needs the staff role; {user.name!r} is {user.role}",

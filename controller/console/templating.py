@@ -15,19 +15,8 @@ from controller.state.tokens_repo import ApiToken, Role
 
 TEMPLATES = Jinja2Templates(directory=Path(__file__).parent / "templates")
 
-# Everything the pages use comes from this server: no inline script or style, no other origin.
-# A script injected by some future escaping bug would not run, and no site may frame the console
-# (clickjacking a "relabel" button).
-SECURITY_HEADERS = {
-    "Content-Security-Policy": (
-        "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self';"
-        " connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
-    ),
-    "X-Frame-Options": "DENY",
-    "X-Content-Type-Options": "nosniff",
-    "Referrer-Policy": "same-origin",
-    "Cache-Control": "no-store",
-}
+# Security headers (CSP, framing, ...) are added to every answer by
+# controller/api/security_headers.py.
 
 
 def render(

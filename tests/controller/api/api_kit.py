@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -9,10 +11,15 @@ from typing import Any
 
 import httpx
 
+from controller.api import create_app
+from controller.api.rate_limits import EdgeLimits
 from controller.runtime import Controller
 from controller.settings import Settings
+from controller.state.database import open_database
 from controller.state.fleet_repo import BirthFacts, record_birth
+from controller.state.tokens_repo import Role, create_token
 from firmware_protocol.models import ModelId
+from label_renderer.batch import BatchRenderer
 from label_renderer.gtin import check_digit
 
 T0 = datetime(2026, 3, 1, 9, 0, tzinfo=UTC)
@@ -63,3 +70,25 @@ def settings_for(tmp_path: Path, store: str, **overrides: Any) -> Settings:
         "public_url": "https://shop.example",
     }
     return Settings(**(values | overrides))
+
+
+@contextlib.asynccontextmanager
+async def open_api(
+    settings: Settings,
+    *,
+    limits: EdgeLimits | None = None,
+    client: tuple[str, int] = ("127.0.0.1", 123),
+) -> AsyncIterator[Api]:
+    """The app (lifespan entered) around a constructed, idle Controller, one token per role;
+    requests come from the address `client`."""
+    async with open_database(settings.state_db) as conn:
+        controller = Controller(settings, conn, BatchRenderer(1), clock=lambda: T0)
+        app = create_app(settings, controller=controller, limits=limits)
+        async with app.router.lifespan_context(app):
+            transport = httpx.ASGITransport(app=app, client=client)
+            async with httpx.AsyncClient(transport=transport, base_url="http://test") as http:
+                api = Api(http, controller)
+                for role in Role:
+                    _, secret = await create_token(conn, role.value, role, at=T0, created_by="test")
+                    api.tokens[role.value] = secret
+                yield api

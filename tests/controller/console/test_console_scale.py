@@ -14,6 +14,7 @@ from controller.console.session import COOKIE
 from controller.console.wall import wall_events
 from controller.runtime import Controller
 from controller.state.database import open_database, transaction
+from controller.state.sessions_repo import open_session
 from controller.state.tokens_repo import Role, create_token
 from firmware_protocol.models import ModelId
 from label_renderer.batch import BatchRenderer
@@ -43,13 +44,14 @@ async def big_store(
                     for n in range(LABELS)
                 ],
             )
-        _, secret = await create_token(conn, "viewer", Role.VIEWER, at=T0, created_by="test")
+        viewer, _ = await create_token(conn, "viewer", Role.VIEWER, at=T0, created_by="test")
+        session = await open_session(conn, viewer, at=T0)
         controller = Controller(settings, conn, BatchRenderer(1), clock=lambda: T0)
         app = create_app(settings, controller=controller)
         async with app.router.lifespan_context(app):
             transport = httpx.ASGITransport(app=app)
             async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
-                client.cookies.set(COOKIE, secret)
+                client.cookies.set(COOKIE, session)
                 yield client, controller
 
 
