@@ -33,18 +33,18 @@ from pathlib import Path
 from typing import Any
 
 from bench.harness import Section, print_section
+from broker_access.address import BrokerAddress
+from broker_access.credentials import client_password, observer_user
 from controller.catalog.feed import Upsert
 from controller.catalog.items import CatalogItem
 from controller.link import Incoming, MqttSession, SessionConfig
 from controller.local_broker import LocalBroker
-from controller.provisioning import CONTROLLER_USER, client_password
 from controller.runtime import Controller
 from controller.service import running_controller
 from controller.settings import Settings
 from controller.state.devices_repo import device
 from controller.state.labels_repo import label_state
 from device_sim.behaviour import Behaviour
-from device_sim.mqtt import BrokerAddress
 from device_sim.simulator import Simulator
 from device_sim.store import StoreSpec, build_store
 from firmware_protocol.codec import decode
@@ -113,11 +113,12 @@ class AirLog:
 
 
 def monitor(broker: LocalBroker, store: str, log: AirLog) -> MqttSession:
+    broker.add_store(store)
     config = SessionConfig(
         BrokerAddress(broker.host, broker.port),
-        f"bench-air-{secrets.token_hex(3)}",
-        CONTROLLER_USER,
-        client_password(broker.store_secret, CONTROLLER_USER),
+        observer_user(store),
+        observer_user(store),
+        client_password(broker.store_secret, observer_user(store)),
         max_inflight=1000,
     )
     topics = {f"os1/{store}/down/#": 1, f"os1/{store}/up/+/+/xfer": 1}

@@ -31,10 +31,10 @@ from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.reasoncodes import ReasonCode
 
 from bench.harness import Section, print_section
+from broker_access.address import BrokerAddress
+from broker_access.credentials import client_password, controller_user
 from controller.link import SessionConfig
 from controller.local_broker import LocalBroker
-from controller.provisioning import CONTROLLER_USER, client_password
-from device_sim.mqtt import BrokerAddress
 from firmware_protocol.topics import device_subscription
 
 # The publisher's window of unacknowledged QoS 1 messages. 0 is paho's "no limit": with a limit,
@@ -169,6 +169,7 @@ class _Rig:
 def _rig(broker: LocalBroker, qos: int, count: int, gateways: int, inflight: int) -> _Rig:
     tag = secrets.token_hex(3)
     ids = [f"ceil{tag}-gw{i:03d}" for i in range(gateways)]
+    broker.add_store(f"ceiling{tag}")
     broker.add_clients(ids)
     received, acked = _Counter(count), _Counter(count)
     subscribers: list[_Connection] = []
@@ -186,8 +187,8 @@ def _rig(broker: LocalBroker, qos: int, count: int, gateways: int, inflight: int
         )
         publisher = _connect(
             broker,
-            f"ceil{tag}-publisher",
-            CONTROLLER_USER,
+            controller_user(f"ceiling{tag}"),
+            controller_user(f"ceiling{tag}"),
             inflight=inflight,
             on_publish=lambda _c, _conn, _mid, _reason, _props: acked.add(),
         )

@@ -20,8 +20,8 @@ import signal
 import sys
 
 from bench.harness import rss_mb
+from broker_access.address import BrokerAddress
 from device_sim.behaviour import Behaviour
-from device_sim.mqtt import BrokerAddress
 from device_sim.simulator import Simulator
 from device_sim.store import StoreSpec, build_store
 

@@ -19,13 +19,13 @@ import tempfile
 import time
 from pathlib import Path
 
+from broker_access.address import BrokerAddress
 from controller.local_broker import LocalBroker
 from device_sim.behaviour import Behaviour
-from device_sim.mqtt import BrokerAddress
 from device_sim.simulator import Simulator
 from device_sim.store import StoreSpec, build_store
 from firmware_protocol.topics import controller_subscription
-from tests.support.image_server import controller_client
+from tests.support.image_server import observer_client
 
 
 def rss_mb() -> float:
@@ -47,7 +47,7 @@ async def measure(labels: int, access_points: int, checkin: float) -> dict[str, 
     with tempfile.TemporaryDirectory() as tmp, LocalBroker(Path(tmp), secrets.token_hex(16)) as b:
         b.add_clients([gw.gateway_id for gw in gateways])
         sim = Simulator(gateways, BrokerAddress(b.host, b.port), b.store_secret)
-        async with controller_client(b) as ctl:
+        async with observer_client(b, store) as ctl:
             await ctl.subscribe(controller_subscription(store), qos=1)
             seen = 0
             ready = asyncio.Event()

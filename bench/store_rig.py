@@ -34,13 +34,13 @@ import aiomqtt
 
 from bench.harness import peak_rss_mb, rss_mb, tree_cpu_seconds, tree_rss_mb
 from bench.sim_process import BEHAVIOUR
+from broker_access.credentials import client_password, hq_user, observer_user
 from controller.catalog.feed import Upsert
 from controller.catalog.items import CatalogItem
 from controller.catalog.labels import StoreContext, label_content
 from controller.demo.catalog import demo_catalog, shelf_location
 from controller.local_broker import LocalBroker
 from controller.pipeline.ingest import apply_changes
-from controller.provisioning import CONTROLLER_USER, HQ_USER, client_password
 from controller.state.database import open_database, transaction
 from controller.state.devices_repo import bind
 from controller.state.fleet_repo import BirthFacts, record_birth
@@ -173,6 +173,7 @@ class StoreRig:
         """The catalog, and every label adopted and linked, in the controller's database."""
         spec = StoreSpec(self.store, self.shape.labels, access_points=self.shape.access_points)
         gateways = build_store(spec, BEHAVIOUR)
+        self.broker.add_store(self.store)
         self.broker.add_clients([gw.gateway_id for gw in gateways])
         now = datetime.now(UTC)
         catalog = demo_catalog(now, seed=7, skus=self.shape.items)[: self.shape.items]
@@ -290,9 +291,9 @@ class StoreRig:
         async with aiomqtt.Client(
             self.broker.host,
             self.broker.port,
-            identifier=f"{CONTROLLER_USER}-bench-watch",
-            username=CONTROLLER_USER,
-            password=client_password(self.broker.store_secret, CONTROLLER_USER),
+            identifier=observer_user(self.store),
+            username=observer_user(self.store),
+            password=client_password(self.broker.store_secret, observer_user(self.store)),
             max_queued_incoming_messages=0,
         ) as client:
             send_at_once(client)
@@ -450,9 +451,9 @@ async def running_store(broker: LocalBroker, shape: StoreShape) -> AsyncIterator
                 async with aiomqtt.Client(
                     broker.host,
                     broker.port,
-                    identifier=f"hq-bench-{time.time_ns()}",
-                    username=HQ_USER,
-                    password=client_password(broker.store_secret, HQ_USER),
+                    identifier=hq_user(rig.store),
+                    username=hq_user(rig.store),
+                    password=client_password(broker.store_secret, hq_user(rig.store)),
                     max_inflight_messages=100,
                 ) as hq:
                     send_at_once(hq)

@@ -14,27 +14,33 @@ Two sessions, because they need different guarantees:
 Subscriptions are a desired set, reconciled at every connect. Incoming messages go to one handler
 per session, in batches of what has already arrived (a store's births after a restart come in
 thousands; one database transaction per batch instead of per message); the runtime's routing
-table decides what each topic means. Reconnects back off
-exponentially with jitter, capped.
+table decides what each topic means. Reconnects back off exponentially with jitter, capped, and
+start over after a good connection (`broker_access.backoff`).
+
+`connected` belongs to `run`: set once a connection is up and subscribed, cleared when that
+connection ends, never by a publish. A publish that fails (its PUBACK timed out, say, because the
+broker died while it waited) retries; when it fails on a connection already replaced, clearing
+`connected` would stop every later publish on the new, healthy one (issue 12, finding 9).
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import random
+import time
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from typing import Any, Protocol
 
 import aiomqtt
 
-from device_sim.mqtt import BrokerAddress, send_at_once
+from broker_access.address import BrokerAddress
+from broker_access.backoff import STABLE_AFTER_S, Backoff
+from broker_access.sockets import disable_nagle
 
 log = logging.getLogger(__name__)
 
-BACKOFF_START_S = 0.5
-BACKOFF_CAP_S = 30.0
+PUBLISH_RETRY_S = 0.1
 
 
 class Publisher(Protocol):
@@ -67,6 +73,8 @@ class SessionConfig:
     keepalive: int = 30
     max_inflight: int = 200
     concurrency: int = 1  # handler calls under way at once; acknowledged in arrival order
+    timeout_s: float = 10.0  # a publish or subscribe without its ack by then fails (aiomqtt's)
+    stable_after_s: float = STABLE_AFTER_S  # a connection this long resets the backoff
 
 
 class MqttSession:
@@ -79,6 +87,8 @@ class MqttSession:
         self._client: aiomqtt.Client | None = None
         self.connected = asyncio.Event()
         self.connections = 0
+        self.backoff = Backoff(config.client_id, stable_after_s=config.stable_after_s)
+        self._connected_at: float | None = None
 
     async def publish(self, topic: str, payload: bytes, *, qos: int, retain: bool) -> None:
         while True:
@@ -89,16 +99,25 @@ class MqttSession:
             try:
                 await client.publish(topic, payload, qos=qos, retain=retain)
             except aiomqtt.MqttError as exc:
-                log.info("%s: publish to %s failed: %s", self.config.client_id, topic, exc)
-                self.connected.clear()
-                await asyncio.sleep(0.1)
+                # Not ours to clear `connected`: if this connection is dead, `run` notices and
+                # clears it; if it was replaced, the new one is fine. Either way: again (QoS 1
+                # is at least once; receivers are idempotent).
+                stale = "an earlier" if client is not self._client else "the current"
+                log.info(
+                    "%s: publish to %s failed on %s connection: %s",
+                    self.config.client_id,
+                    topic,
+                    stale,
+                    exc,
+                )
+                await asyncio.sleep(PUBLISH_RETRY_S)
             else:
                 return
 
     async def run(self) -> None:
-        backoff = BACKOFF_START_S
-        rng = random.Random(self.config.client_id)  # noqa: S311 - jitter only
+        backoff = self.backoff
         while True:
+            self._connected_at = None
             try:
                 await self._connected_session()
             except* aiomqtt.MqttError as lost:  # raised alone, or by the handlers' TaskGroup
@@ -106,8 +125,9 @@ class MqttSession:
             finally:
                 self.connected.clear()
                 self._client = None
-            await asyncio.sleep(backoff * rng.uniform(0.5, 1.5))
-            backoff = min(BACKOFF_CAP_S, backoff * 2)
+            lasted = None if self._connected_at is None else time.monotonic() - self._connected_at
+            backoff.connection_ended(lasted)
+            await asyncio.sleep(backoff.next_delay())
 
     def _new_client(self) -> aiomqtt.Client:
         c = self.config
@@ -121,6 +141,8 @@ class MqttSession:
             clean_session=not c.persistent,
             keepalive=c.keepalive,
             max_inflight_messages=c.max_inflight,
+            timeout=c.timeout_s,
+            tls_context=c.broker.tls_context(),
         )
         # Many publishes await their PUBACK at once by design (the push stage's senders): aiomqtt
         # would log a warning for each one above 10, which cost a quarter of a reprice's CPU.
@@ -131,10 +153,11 @@ class MqttSession:
 
     async def _connected_session(self) -> None:
         async with self._new_client() as client:
-            send_at_once(client)
+            disable_nagle(client._client.socket())
             for topic, qos in self._subscriptions.items():
                 await client.subscribe(topic, qos=qos)
             self._client = client
+            self._connected_at = time.monotonic()
             self.connections += 1
             self.connected.set()
             log.info("%s: connected (%d)", self.config.client_id, self.connections)

@@ -1,13 +1,14 @@
 """Run a private Mosquitto with the configuration the product ships (deploy/mosquitto/).
 
-Used by the tests, the demo and the benchmarks: a free port on 127.0.0.1, a password file
-written from the store secret, the checked-in ACL and settings. Adding clients rewrites the
-password file and sends SIGHUP, which makes Mosquitto reload it (as provisioning does in a store).
+Used by `omnishelf broker`, the tests, the demo and the benchmarks: a free port on 127.0.0.1 (and
+optionally a TLS listener), a password file written from the store secret, the ACL rendered for
+the stores it serves, the checked-in settings, and persistence in its work dir (a restart on the
+same work dir keeps what it acknowledged). Adding clients or stores rewrites the password and ACL
+files and sends SIGHUP, which makes Mosquitto reload them (as provisioning does in a store).
 """
 
 from __future__ import annotations
 
-import getpass
 import shutil
 import signal
 import socket
@@ -17,11 +18,14 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
+from broker_access.address import BrokerAddress
+from broker_access.credentials import client_password, service_users
+from controller.broker_config import TlsListener, device_ids, render_acl, render_conf
 from controller.errors import ControllerError
-from controller.provisioning import CONTROLLER_USER, HQ_USER, write_password_file
+from controller.provisioning import write_password_file
 from controller.settings import Settings
 
-DEPLOY_DIR = Path(__file__).resolve().parent.parent / "deploy" / "mosquitto"
+STOP_TIMEOUT_S = 5.0
 
 
 def find_mosquitto() -> str:
@@ -41,21 +45,56 @@ def free_port() -> int:
 class LocalBroker:
     """A Mosquitto process owned by the caller; use as a context manager."""
 
-    def __init__(self, workdir: Path, store_secret: str, *, port: int | None = None):
+    def __init__(
+        self,
+        workdir: Path,
+        store_secret: str,
+        *,
+        port: int | None = None,
+        stores: tuple[str, ...] = (),
+        tls: TlsListener | None = None,
+        plain: bool = True,
+    ):
         self.workdir = workdir
         self.store_secret = store_secret
         self.host = "127.0.0.1"
         self.port = port or free_port()
-        self._clients: set[str] = {CONTROLLER_USER, HQ_USER}
+        self.tls = tls
+        self.plain = plain  # False: the TLS listener only
+        self._stores: set[str] = set()
+        self._clients: set[str] = set()
         self._process: subprocess.Popen[bytes] | None = None
+        for store in stores:
+            self._register_store(store)
 
     @property
     def url(self) -> str:
+        if not self.plain and self.tls is not None:
+            return self.tls_address().url
         return f"mqtt://{self.host}:{self.port}"
+
+    def address(self) -> BrokerAddress:
+        """Where clients connect: the plain listener, or the TLS one when there is no other."""
+        if not self.plain and self.tls is not None:
+            return self.tls_address()
+        return BrokerAddress(self.host, self.port)
+
+    def tls_address(
+        self, cert_file: Path | None = None, key_file: Path | None = None
+    ) -> BrokerAddress:
+        if self.tls is None:
+            raise ControllerError("this broker has no TLS listener")
+        return BrokerAddress(
+            self.tls.host, self.tls.port, True, self.tls.ca_file, cert_file, key_file
+        )
+
+    def password(self, username: str) -> str:
+        return client_password(self.store_secret, username)
 
     def controller_settings(self, store_id: str, state_db: Path, **overrides: Any) -> Settings:
         """Settings of a controller on this broker that adopts every simulated label (the tests'
         and benchmarks' store: one render worker, QR codes to a placeholder shop)."""
+        self.add_store(store_id)
         values: dict[str, Any] = {
             "store_id": store_id,
             "broker_url": self.url,
@@ -65,6 +104,8 @@ class LocalBroker:
             "render_workers": 1,
             "public_url": "https://shop.example",
         }
+        if not self.plain and self.tls is not None:
+            values["broker_ca_file"] = self.tls.ca_file
         return Settings(**(values | overrides))
 
     @property
@@ -77,72 +118,108 @@ class LocalBroker:
         return self.workdir / "passwords"
 
     @property
+    def acl_file(self) -> Path:
+        return self.workdir / "acl"
+
+    @property
     def log_file(self) -> Path:
         return self.workdir / "mosquitto.log"
 
-    def _write_config(self) -> Path:
-        conf = self.workdir / "mosquitto.conf"
-        conf.write_text(
-            "\n".join(
-                [
-                    f"listener {self.port} {self.host}",
-                    f"password_file {self.password_file}",
-                    f"acl_file {DEPLOY_DIR / 'acl'}",
-                    "persistence false",
-                    # Stay the user who started it: the work dir and password file are private.
-                    f"user {getpass.getuser()}",
-                    f"log_dest file {self.log_file}",
-                    "log_type error",
-                    "log_type warning",
-                    "log_type notice",
-                    f"include_dir {DEPLOY_DIR / 'conf.d'}",
-                    "",
-                ]
-            ),
-            encoding="utf-8",
-        )
-        return conf
+    @property
+    def stores(self) -> frozenset[str]:
+        return frozenset(self._stores)
+
+    def _register_store(self, store: str) -> bool:
+        if store in self._stores:
+            return False
+        self._stores.add(store)
+        self._clients |= set(service_users(store))
+        return True
+
+    def add_store(self, store: str) -> None:
+        """Serve a store: its service accounts (controller, catalog, hq, observer) and ACL."""
+        if self._register_store(store):
+            self._reload()
 
     def add_clients(self, client_ids: set[str] | list[str]) -> None:
-        """Provision clients and make a running broker reload its password file."""
-        new = set(client_ids) - self._clients
-        if not new:
-            return
-        self._clients |= new
+        """Provision devices and access points and make a running broker reload its files."""
+        new = device_ids(client_ids) - self._clients
+        if new:
+            self._clients |= new
+            self._reload()
+
+    def _write_files(self) -> None:
         write_password_file(self.password_file, self.store_secret, self._clients)
+        tmp = self.acl_file.with_suffix(".tmp")
+        tmp.write_text(render_acl(self._stores), encoding="utf-8")
+        tmp.chmod(0o600)
+        tmp.replace(self.acl_file)
+
+    def _reload(self) -> None:
+        self._write_files()
         if self._process is not None:
             self._process.send_signal(signal.SIGHUP)
             time.sleep(0.05)  # Mosquitto reloads on its next loop iteration
 
+    def _write_config(self) -> Path:
+        conf = self.workdir / "mosquitto.conf"
+        text = render_conf(
+            host=self.host,
+            port=self.port if self.plain else None,
+            workdir=self.workdir,
+            password_file=self.password_file,
+            acl_file=self.acl_file,
+            log_file=self.log_file,
+            tls=self.tls,
+        )
+        conf.write_text(text, encoding="utf-8")
+        return conf
+
     def start(self) -> None:
+        """Start Mosquitto; on a work dir used before, it reloads what it persisted there."""
         self.workdir.mkdir(parents=True, exist_ok=True)
-        write_password_file(self.password_file, self.store_secret, self._clients)
+        self.workdir.chmod(0o700)
+        self._write_files()
         conf = self._write_config()
         self._process = subprocess.Popen(  # noqa: S603 - fixed binary, our own config
             [find_mosquitto(), "-c", str(conf)],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE,
         )
+        ports = [p for p in (self.port if self.plain else None, self._tls_port()) if p]
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline:
             if self._process.poll() is not None:
                 err = self._process.stderr.read().decode() if self._process.stderr else ""
                 log = self.log_file.read_text() if self.log_file.exists() else ""
+                self._process = None
                 raise ControllerError(f"mosquitto exited at start: {err}{log}")
-            try:
-                with socket.create_connection((self.host, self.port), timeout=0.2):
-                    return
-            except OSError:
-                time.sleep(0.05)
+            if all(_listening(self.host, port) for port in ports):
+                return
+            time.sleep(0.05)
         self.stop()
-        raise ControllerError(f"mosquitto did not listen on {self.port} within 10 s")
+        raise ControllerError(f"mosquitto did not listen on {ports} within 10 s")
+
+    def _tls_port(self) -> int | None:
+        return self.tls.port if self.tls is not None else None
+
+    def kill(self) -> None:
+        """SIGKILL, as a crash: nothing is saved on the way out (the chaos and persistence
+        tests); `start` again on the same work dir restarts it."""
+        if self._process is None:
+            return
+        self._process.kill()
+        self._process.wait()
+        if self._process.stderr:
+            self._process.stderr.close()
+        self._process = None
 
     def stop(self) -> None:
         if self._process is None:
             return
         self._process.terminate()
         try:
-            self._process.wait(timeout=5)
+            self._process.wait(timeout=STOP_TIMEOUT_S)
         except subprocess.TimeoutExpired:
             self._process.kill()
             self._process.wait()
@@ -161,3 +238,11 @@ class LocalBroker:
         tb: TracebackType | None,
     ) -> None:
         self.stop()
+
+
+def _listening(host: str, port: int) -> bool:
+    try:
+        with socket.create_connection((host, port), timeout=0.2):
+            return True
+    except OSError:
+        return False

@@ -17,6 +17,7 @@ from typing import Any
 
 import aiosqlite
 
+from broker_access.credentials import catalog_user, client_password, controller_user
 from controller.catalog.feed import Delete, Upsert
 from controller.catalog.labels import StoreContext
 from controller.fleet import Fleet
@@ -27,11 +28,9 @@ from controller.pipeline.intake import CatalogIntake
 from controller.pipeline.push_stage import PushStage
 from controller.pipeline.render_stage import PreparedRound, RenderStage
 from controller.pipeline.schedule import switch_due_promotions
-from controller.provisioning import CONTROLLER_USER, client_password
 from controller.settings import Settings
 from controller.state.database import transaction
 from controller.state.labels_repo import Priority
-from device_sim.mqtt import BrokerAddress
 from firmware_protocol.codec import decode
 from firmware_protocol.errors import ProtocolError
 from firmware_protocol.messages import (
@@ -78,19 +77,22 @@ class Controller:
         self.conn = conn
         self.clock = clock
         self.store = settings.store_id
-        broker = BrokerAddress.parse(settings.broker_url)
-        password = client_password(settings.secret(), CONTROLLER_USER)
+        broker = settings.broker_address()
+        secret = settings.secret()
+        devices_user, catalog = controller_user(self.store), catalog_user(self.store)
         self.devices_link = MqttSession(
-            SessionConfig(broker, f"controller-{self.store}", CONTROLLER_USER, password),
+            SessionConfig(
+                broker, devices_user, devices_user, client_password(secret, devices_user)
+            ),
             {controller_subscription(self.store): 1},
             self._on_device_messages,
         )
         self.catalog_link = MqttSession(
             SessionConfig(
                 broker,
-                f"controller-{self.store}-catalog",
-                CONTROLLER_USER,
-                password,
+                catalog,
+                catalog,
+                client_password(secret, catalog),
                 persistent=True,
                 manual_ack=True,
                 concurrency=CATALOG_CONCURRENCY,

@@ -14,6 +14,8 @@ from typing import Annotated
 from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from broker_access.address import BrokerAddress
+from broker_access.errors import BrokerAccessError
 from controller.errors import ControllerError
 
 
@@ -23,7 +25,10 @@ class Settings(BaseSettings):
     )
 
     store_id: Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9-]{0,31}$")] = "store-1"
-    broker_url: str = "mqtt://127.0.0.1:1883"
+    broker_url: str = "mqtt://127.0.0.1:1883"  # mqtts://host:8883 for TLS
+    broker_ca_file: Path | None = None  # the store CA (omnishelf certs); None: system CAs
+    broker_cert_file: Path | None = None  # a client certificate, where the broker requires one
+    broker_key_file: Path | None = None
     store_secret: SecretStr | None = None
     store_secret_file: Path | None = None
     state_db: Path = Path("var/omnishelf.db")
@@ -42,6 +47,18 @@ class Settings(BaseSettings):
         if self.store_secret is not None and self.store_secret_file is not None:
             raise ValueError("set OMNISHELF_STORE_SECRET or OMNISHELF_STORE_SECRET_FILE, not both")
         return self
+
+    def broker_address(self) -> BrokerAddress:
+        """The broker URL with its TLS files; a ControllerError if they do not fit together."""
+        try:
+            return BrokerAddress.parse(
+                self.broker_url,
+                ca_file=self.broker_ca_file,
+                cert_file=self.broker_cert_file,
+                key_file=self.broker_key_file,
+            )
+        except BrokerAccessError as exc:
+            raise ControllerError(str(exc)) from exc
 
     def secret(self) -> str:
         """The store secret, from the environment or its file; an error if neither is set."""

@@ -13,9 +13,9 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from broker_access.address import BrokerAddress
 from device_sim.behaviour import Behaviour
 from device_sim.export import contact_sheet, export_png
-from device_sim.mqtt import BrokerAddress
 from device_sim.simulator import Simulator
 from device_sim.store import StoreSpec, build_store
 
@@ -36,7 +36,12 @@ def read_secret(secret_file: Path | None) -> str:
 
 
 def sim(
-    broker: Annotated[str, typer.Option(help="mqtt://host:port")] = "mqtt://127.0.0.1:1883",
+    broker: Annotated[
+        str, typer.Option(help="mqtt://host:port, or mqtts://host:port for TLS")
+    ] = "mqtt://127.0.0.1:1883",
+    ca_file: Annotated[Path | None, typer.Option(help="the store CA (mqtts://)")] = None,
+    cert_file: Annotated[Path | None, typer.Option(help="client certificate (mqtts://)")] = None,
+    key_file: Annotated[Path | None, typer.Option(help="its key")] = None,
     store: Annotated[str, typer.Option(help="store id")] = "store-1",
     labels: Annotated[int, typer.Option(min=0)] = 100,
     sensors: Annotated[int, typer.Option(min=0)] = 0,
@@ -66,7 +71,8 @@ def sim(
     )
     spec = StoreSpec(store, labels, sensors, fitting_rooms, access_points)
     gateways = build_store(spec, behaviour)
-    simulator = Simulator(gateways, BrokerAddress.parse(broker), read_secret(secret_file))
+    address = BrokerAddress.parse(broker, ca_file=ca_file, cert_file=cert_file, key_file=key_file)
+    simulator = Simulator(gateways, address, read_secret(secret_file))
     started = time.monotonic()
     console.print(
         f"[bold]omnishelf sim[/]: store {store}, {labels} labels, {sensors} shelf sensors, "

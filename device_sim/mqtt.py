@@ -2,8 +2,9 @@
 
 Devices speak MQTT 3.1.1 (PROTOCOL.md §1). Per connection: one task receives and hands frames
 to the gateway, one runs its timers (wakes, refreshes), a few publish so that QoS 1 acks
-overlap. A lost connection is retried with capped, jittered exponential backoff; the Will is the
-gateway's Death with the session the next connection will announce.
+overlap. A lost connection is retried with capped, jittered exponential backoff that starts over
+after a good connection (`broker_access.backoff`); the Will is the gateway's Death with the
+session the next connection will announce. Over TLS when the broker address says `mqtts://`.
 """
 
 from __future__ import annotations
@@ -11,16 +12,15 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import random
-import socket
 import time
 from collections.abc import Callable
 from contextlib import AsyncExitStack, suppress
-from dataclasses import dataclass
-from urllib.parse import urlsplit
 
 import aiomqtt
 
+from broker_access.address import BrokerAddress
+from broker_access.backoff import Backoff
+from broker_access.sockets import disable_nagle
 from device_sim.gateway import Gateway, Outgoing, WillMessage
 from firmware_protocol.codec import encode
 from firmware_protocol.messages import Birth
@@ -29,34 +29,12 @@ from firmware_protocol.topics import DELIVERY, device_subscription, parse_topic
 log = logging.getLogger(__name__)
 
 PUBLISHERS_PER_LINK = 4
-BACKOFF_START_S = 0.5
-BACKOFF_CAP_S = 30.0
 GOODBYE_TIMEOUT_S = 5.0
 
 
 def send_at_once(client: aiomqtt.Client) -> None:
-    """Switch Nagle's algorithm off on the client's socket (paho leaves it on).
-
-    With it on, a small publish written while the previous one is unacknowledged at the TCP
-    level (a Desired, then its chunk) waits for the broker's delayed ACK: ~40 ms on Linux, which
-    was most of a single price change's latency. Mosquitto sets the same on its side
-    (`set_tcp_nodelay`)."""
-    sock = client._client.socket()
-    if isinstance(sock, socket.socket):
-        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-
-
-@dataclass(frozen=True, slots=True)
-class BrokerAddress:
-    host: str
-    port: int
-
-    @classmethod
-    def parse(cls, url: str) -> BrokerAddress:
-        parts = urlsplit(url if "://" in url else f"mqtt://{url}")
-        if parts.scheme not in {"mqtt", "tcp"} or not parts.hostname:
-            raise ValueError(f"broker URL must look like mqtt://host:port, got {url!r}")
-        return cls(parts.hostname, parts.port or 1883)
+    """Switch Nagle's algorithm off on the client's socket (`broker_access.sockets`)."""
+    disable_nagle(client._client.socket())
 
 
 class _Reconnect(Exception):
@@ -75,6 +53,8 @@ class GatewayLink:
         self._will_session = 0
         self.connected = asyncio.Event()
         self.connections = 0
+        self.backoff = Backoff(gateway.gateway_id)
+        self._connected_at: float | None = None
 
     def act(self, action: Callable[[float], list[Outgoing]]) -> None:
         """Run `action(now)` on the gateway and publish what it returns (tests, faults)."""
@@ -88,10 +68,10 @@ class GatewayLink:
     async def run(self, connect_limit: asyncio.Semaphore | None = None) -> None:
         """Stay connected until cancelled; `connect_limit` bounds simultaneous handshakes."""
         self._connect_limit = connect_limit or asyncio.Semaphore(1)
-        backoff = BACKOFF_START_S
-        rng = random.Random(self.gateway.gateway_id)  # noqa: S311 - jitter only
+        backoff = self.backoff
         while True:
             planned = False
+            self._connected_at = None
             try:
                 await self._session()
             except* _Reconnect:
@@ -100,10 +80,11 @@ class GatewayLink:
                 log.info("%s: connection lost: %s", self.gateway.gateway_id, group.exceptions[0])
             self.connected.clear()
             if planned:
-                backoff = BACKOFF_START_S
+                backoff.reset()
                 continue
-            await asyncio.sleep(backoff * rng.uniform(0.5, 1.5))
-            backoff = min(BACKOFF_CAP_S, backoff * 2)
+            lasted = None if self._connected_at is None else time.monotonic() - self._connected_at
+            backoff.connection_ended(lasted)
+            await asyncio.sleep(backoff.next_delay())
 
     def _client(self, will: WillMessage) -> aiomqtt.Client:
         gw = self.gateway
@@ -117,6 +98,7 @@ class GatewayLink:
             protocol=aiomqtt.ProtocolVersion.V311,
             clean_session=True,
             keepalive=30,
+            tls_context=self.broker.tls_context(),
             will=aiomqtt.Will(
                 gw.address(will.device_id).topic(will.message.OPCODE),
                 encode(will.message),
@@ -135,6 +117,7 @@ class GatewayLink:
                 send_at_once(client)
                 await client.subscribe(device_subscription(gw.store, gw.gateway_id), qos=1)
             self.connections += 1
+            self._connected_at = time.monotonic()
             self._enqueue(gw.connect(time.monotonic()))
             self.connected.set()
             try:

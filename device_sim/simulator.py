@@ -5,11 +5,12 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable, Iterator
 
-from controller.provisioning import client_password
+from broker_access.address import BrokerAddress
+from broker_access.credentials import client_password
 from device_sim.device import SimDevice
 from device_sim.gateway import Gateway, Outgoing
 from device_sim.label import SimLabel
-from device_sim.mqtt import BrokerAddress, GatewayLink
+from device_sim.mqtt import GatewayLink
 
 CONNECT_CONCURRENCY = 100
 

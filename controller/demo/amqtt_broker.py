@@ -2,15 +2,19 @@
 
 It enforces what deploy/mosquitto/ enforces, through amqtt's plugin hooks:
 - authentication: every client gives a username and the password derived from the store secret
-  for that username (`provisioning.client_password`); anonymous clients are refused;
-- topics (deploy/mosquitto/acl): `controller` reads and writes `os1/#` and `omnishelf/#`; `hq`
-  writes `omnishelf/+/catalog/#` and reads `omnishelf/+/catalog-status/#`; every other user (a
-  device or an access point) writes only `os1/+/up/<its username>/#` and reads only
-  `os1/+/down/<its username>/#`, the Mosquitto `%u` patterns. Reading is checked when a client
-  subscribes: a subscription is refused unless the ACL covers every topic its filter matches, so
-  a client only ever receives what it may read. Not again for each delivery, as Mosquitto does:
-  amqtt 0.12 awaits its plugins while iterating its subscription table, and a client
-  subscribing meanwhile makes that delivery fail ("dictionary changed size during iteration").
+  for that username (`broker_access.credentials`); anonymous clients are refused;
+- topics (deploy/mosquitto/acl, with the store read from the service account's name):
+  `controller-{store}` reads and writes `os1/{store}/#` and `omnishelf/{store}/#`;
+  `controller-{store}-catalog` reads the store's catalog and writes its receipts; `hq-{store}`
+  writes `omnishelf/{store}/catalog/#` and reads `omnishelf/{store}/catalog-status/#`;
+  `observer-{store}` reads the store; every other user (a device or an access point) writes only
+  `os1/+/up/<its username>/#` and reads only `os1/+/down/<its username>/#`, the Mosquitto `%u`
+  patterns. Unlike Mosquitto it does not bind the client id to the username. Reading is
+  checked when a client subscribes: a subscription is refused unless the ACL covers every topic
+  its filter matches, so a client only ever receives what it may read. Not again for each
+  delivery, as Mosquitto does: amqtt 0.12 awaits its plugins while iterating its subscription
+  table, and a client subscribing meanwhile makes that delivery fail ("dictionary changed size
+  during iteration").
 
 What it does not do: amqtt speaks MQTT 3.1.1 only (the controller and the simulator use 3.1.1),
 a refused PUBLISH is dropped silently (as Mosquitto does for 3.1.1 clients), its sessions and
@@ -22,6 +26,7 @@ from __future__ import annotations
 import contextlib
 import hmac
 import logging
+import re
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
@@ -30,15 +35,38 @@ from amqtt.contexts import Action  # type: ignore[import-untyped]
 from amqtt.plugins.base import BaseAuthPlugin, BaseTopicPlugin  # type: ignore[import-untyped]
 from amqtt.session import Session  # type: ignore[import-untyped]
 
-from controller.provisioning import CONTROLLER_USER, HQ_USER, client_password
-from firmware_protocol.errors import ProtocolError
+from broker_access.credentials import client_password
+from broker_access.errors import BrokerAccessError
 
-# (may write, may read) per user; "%u" is the client's own username, as in Mosquitto's ACL.
-_ACL: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
-    CONTROLLER_USER: (("os1/#", "omnishelf/#"), ("os1/#", "omnishelf/#")),
-    HQ_USER: (("omnishelf/+/catalog/#",), ("omnishelf/+/catalog-status/#",)),
-}
+# (may write, may read) per service account, "{s}" its store; "%u" is a device's own username,
+# as in Mosquitto's ACL. The catalog session is matched before the device session.
+_ACL: tuple[tuple[re.Pattern[str], tuple[tuple[str, ...], tuple[str, ...]]], ...] = (
+    (
+        re.compile(r"controller-(?P<s>.+)-catalog"),
+        (("omnishelf/{s}/catalog-status/#",), ("omnishelf/{s}/catalog/#",)),
+    ),
+    (
+        re.compile(r"controller-(?P<s>.+)"),
+        (("os1/{s}/#", "omnishelf/{s}/#"), ("os1/{s}/#", "omnishelf/{s}/#")),
+    ),
+    (
+        re.compile(r"hq-(?P<s>.+)"),
+        (("omnishelf/{s}/catalog/#",), ("omnishelf/{s}/catalog-status/#",)),
+    ),
+    (re.compile(r"observer-(?P<s>.+)"), ((), ("os1/{s}/#", "omnishelf/{s}/#"))),
+)
 _DEVICE_ACL = (("os1/+/up/%u/#",), ("os1/+/down/%u/#",))
+
+
+def _rules(username: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    for pattern, (writes, reads) in _ACL:
+        if match := pattern.fullmatch(username):
+            store = match["s"]
+            return (
+                tuple(w.replace("{s}", store) for w in writes),
+                tuple(r.replace("{s}", store) for r in reads),
+            )
+    return _DEVICE_ACL
 
 
 def covers(allowed: str, requested: str) -> bool:
@@ -63,7 +91,7 @@ def permitted(username: str, topic: str, *, write: bool) -> bool:
     """Whether `username` may publish to (`write`) or read `topic` under the shipped ACL."""
     if "%" in username or "+" in username or "#" in username or "/" in username:
         return False  # a crafted username must not widen its own pattern
-    writes, reads = _ACL.get(username, _DEVICE_ACL)
+    writes, reads = _rules(username)
     patterns = writes if write else reads
     return any(covers(p.replace("%u", username), topic) for p in patterns)
 
@@ -81,7 +109,7 @@ class StoreAuth(BaseAuthPlugin):  # type: ignore[misc]  # amqtt ships no type hi
             return False
         try:
             expected = client_password(secret, session.username)
-        except ProtocolError:
+        except BrokerAccessError:
             return False  # not a valid client id: never provisioned
         return hmac.compare_digest(expected.encode(), str(session.password).encode())
 

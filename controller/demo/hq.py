@@ -25,9 +25,9 @@ from typing import Any
 
 import aiomqtt
 
+from broker_access.credentials import client_password, hq_user
 from controller.catalog.items import CatalogItem
 from controller.demo.catalog import ISTANBUL, reduced, shelf_price
-from controller.provisioning import HQ_USER, client_password
 
 log = logging.getLogger(__name__)
 
@@ -183,9 +183,9 @@ class DemoHq:
                 async with aiomqtt.Client(
                     host,
                     port,
-                    identifier=f"hq-demo-{self.store}",
-                    username=HQ_USER,
-                    password=client_password(store_secret, HQ_USER),
+                    identifier=hq_user(self.store),
+                    username=hq_user(self.store),
+                    password=client_password(store_secret, hq_user(self.store)),
                     protocol=aiomqtt.ProtocolVersion.V311,
                 ) as client:
                     backoff = 0.5

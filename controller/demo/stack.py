@@ -33,6 +33,7 @@ from pathlib import Path
 
 import uvicorn
 
+from broker_access.address import BrokerAddress
 from controller.api.app import create_app
 from controller.catalog.feed import Upsert
 from controller.catalog.items import CatalogItem
@@ -53,7 +54,6 @@ from controller.state.labels_repo import Priority
 from controller.state.tokens_repo import Role, create_token
 from device_sim.behaviour import Behaviour
 from device_sim.label import SimLabel
-from device_sim.mqtt import BrokerAddress
 from device_sim.simulator import Simulator
 from device_sim.store import StoreSpec, build_store
 from label_renderer.batch import default_workers
@@ -227,7 +227,7 @@ async def _broker(
     kind: str, workdir: Path, secret: str
 ) -> AsyncIterator[tuple[int, LocalBroker | None]]:
     if kind == "mosquitto":
-        with LocalBroker(workdir / "mosquitto", secret) as mosquitto:
+        with LocalBroker(workdir / "mosquitto", secret, stores=(STORE_ID,)) as mosquitto:
             yield mosquitto.port, mosquitto
         return
     port = free_port()

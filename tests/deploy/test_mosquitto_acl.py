@@ -8,8 +8,8 @@ import contextlib
 import aiomqtt
 import pytest
 
+from broker_access.credentials import client_password
 from controller.local_broker import LocalBroker
-from controller.provisioning import client_password
 from firmware_protocol.codec import encode
 from firmware_protocol.messages import Death, Ping
 from firmware_protocol.topics import DeviceAddress, controller_subscription
@@ -43,7 +43,7 @@ async def test_device_reaches_controller_only_on_its_own_topics(
     broker.add_clients(["dev-a", "dev-b"])
     own = DeviceAddress.direct(store_id, "dev-a")
     forged = DeviceAddress.direct(store_id, "dev-b")
-    async with controller_client(broker) as ctl, device_client(broker, "dev-a") as dev:
+    async with controller_client(broker, store_id) as ctl, device_client(broker, "dev-a") as dev:
         await ctl.subscribe(controller_subscription(store_id), qos=1)
         await dev.publish(own.topic(Death.OPCODE), encode(Death(1)), qos=1)
         await dev.publish(forged.topic(Death.OPCODE), encode(Death(1)), qos=1)
@@ -57,7 +57,7 @@ async def test_device_cannot_read_another_devices_commands(
     """A device subscribed to the whole store hears only the commands addressed to itself."""
     broker.add_clients(["dev-c", "dev-d"])
     c, d = DeviceAddress.direct(store_id, "dev-c"), DeviceAddress.direct(store_id, "dev-d")
-    async with controller_client(broker) as ctl, device_client(broker, "dev-c") as dev:
+    async with controller_client(broker, store_id) as ctl, device_client(broker, "dev-c") as dev:
         await dev.subscribe(f"os1/{store_id}/#", qos=1)
         await ctl.publish(c.topic(Ping.OPCODE), encode(Ping(1)), qos=1)
         await ctl.publish(d.topic(Ping.OPCODE), encode(Ping(2)), qos=1)

@@ -64,7 +64,7 @@ async def _rig(broker: LocalBroker, store: str, access_points: int) -> AsyncIter
     )
     broker.add_clients([gw.gateway_id for gw in gateways])
     sim = Simulator(gateways, BrokerAddress(broker.host, broker.port), broker.store_secret)
-    async with controller_client(broker) as client:
+    async with controller_client(broker, store) as client:
         server = ImageServer(client, store)
         async with running(server.run()):
             await asyncio.sleep(0.1)  # the server's subscription is in place

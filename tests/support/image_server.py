@@ -15,8 +15,8 @@ from dataclasses import dataclass, field
 
 import aiomqtt
 
+from broker_access.credentials import client_password, controller_user, observer_user
 from controller.local_broker import LocalBroker
-from controller.provisioning import CONTROLLER_USER, client_password
 from firmware_protocol.codec import decode, encode
 from firmware_protocol.messages import Message, Opcode, XferReason, XferRequest
 from firmware_protocol.topics import DELIVERY, DeviceAddress, controller_subscription, parse_topic
@@ -123,14 +123,23 @@ class ImageServer:
         return [m for m in self.received[device] if isinstance(m, kind)]
 
 
-def controller_client(broker: LocalBroker) -> aiomqtt.Client:
+def controller_client(broker: LocalBroker, store: str) -> aiomqtt.Client:
+    """The store's controller account (only where no controller of that store runs: the broker
+    binds the client id to the username, so a second session would take over the first)."""
+    return _service_client(broker, controller_user(store), store)
+
+
+def observer_client(broker: LocalBroker, store: str) -> aiomqtt.Client:
+    """The store's read-only diagnostic account: watches beside a running controller."""
+    return _service_client(broker, observer_user(store), store)
+
+
+def _service_client(broker: LocalBroker, username: str, store: str) -> aiomqtt.Client:
+    broker.add_store(store)
     return aiomqtt.Client(
         broker.host,
         broker.port,
-        identifier=f"{CONTROLLER_USER}-test-{next(_client_ids)}",
-        username=CONTROLLER_USER,
-        password=client_password(broker.store_secret, CONTROLLER_USER),
+        identifier=username,
+        username=username,
+        password=client_password(broker.store_secret, username),
     )
-
-
-_client_ids = itertools.count(1)

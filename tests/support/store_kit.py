@@ -15,10 +15,11 @@ from typing import Any
 
 import aiomqtt
 
+from broker_access.address import BrokerAddress
+from broker_access.credentials import client_password, hq_user
 from controller.catalog.items import CatalogItem
 from controller.catalog.labels import StoreContext, label_content
 from controller.local_broker import LocalBroker
-from controller.provisioning import HQ_USER, client_password
 from controller.runtime import Controller
 from controller.service import running_controller
 from controller.settings import Settings
@@ -26,7 +27,6 @@ from controller.state.catalog_repo import applied_prices
 from controller.state.devices_repo import binding_of, device
 from controller.state.labels_repo import label_state
 from device_sim.behaviour import Behaviour
-from device_sim.mqtt import BrokerAddress
 from device_sim.simulator import Simulator
 from device_sim.store import StoreSpec, build_store, label_id
 from firmware_protocol.models import ModelId, model
@@ -53,13 +53,16 @@ def settings_for(broker: LocalBroker, store: str, db: Path) -> Settings:
     return broker.controller_settings(store, db)
 
 
-def hq_client(broker: LocalBroker) -> aiomqtt.Client:
+def hq_client(broker: LocalBroker, store: str) -> aiomqtt.Client:
+    """HQ of this store: the broker binds the client id to the username, so one connection
+    both publishes the changes and reads the receipts."""
+    broker.add_store(store)
     return aiomqtt.Client(
         broker.host,
         broker.port,
-        identifier=f"hq-{time.monotonic_ns()}",
-        username=HQ_USER,
-        password=client_password(broker.store_secret, HQ_USER),
+        identifier=hq_user(store),
+        username=hq_user(store),
+        password=client_password(broker.store_secret, hq_user(store)),
     )
 
 
@@ -153,12 +156,12 @@ async def fresh_planes(conn: Any, store: str, device_id: str, at: Any) -> bytes:
 
 
 async def _statuses(store: Store) -> None:
-    async with hq_client(store.broker) as client:
-        await client.subscribe(f"omnishelf/{store.store}/catalog-status/#", qos=1)
-        async for message in client.messages:
-            payload = message.payload
-            assert isinstance(payload, bytes | bytearray)
-            store.statuses.append((message.topic.value, json.loads(payload)))
+    client = store.hq
+    await client.subscribe(f"omnishelf/{store.store}/catalog-status/#", qos=1)
+    async for message in client.messages:
+        payload = message.payload
+        assert isinstance(payload, bytes | bytearray)
+        store.statuses.append((message.topic.value, json.loads(payload)))
 
 
 @contextlib.asynccontextmanager
@@ -178,7 +181,7 @@ async def store_with_labels(
     sim = Simulator(gateways, BrokerAddress(broker.host, broker.port), broker.store_secret)
     broker.add_clients(sim.gateway_ids)
     ready = asyncio.Event()
-    async with hq_client(broker) as hq, running(sim.run(ready=ready)):
+    async with hq_client(broker, store) as hq, running(sim.run(ready=ready)):
         await asyncio.wait_for(ready.wait(), 20)
         rig = Store(broker, store, sim, tmp_path / "state.db", hq)
         async with running(_statuses(rig)):

@@ -45,6 +45,7 @@ async def _adopted(controller: Controller, device_id: str) -> None:
 
 @pytest.fixture
 async def store(broker: LocalBroker, store_id: str, tmp_path: Path) -> AsyncIterator[Store]:
+    broker.add_store(store_id)
     settings = settings_for(
         tmp_path, store_id, broker_url=broker.url, store_secret=broker.store_secret
     )

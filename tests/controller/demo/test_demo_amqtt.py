@@ -11,10 +11,10 @@ import aiomqtt
 import httpx
 import pytest
 
+from broker_access.credentials import client_password
 from controller.demo.amqtt_broker import covers, permitted, running_amqtt
 from controller.demo.stack import running_demo
 from controller.local_broker import free_port
-from controller.provisioning import client_password
 from firmware_protocol.planes import content_hash
 
 
@@ -35,11 +35,13 @@ def test_acl_users() -> None:
     assert permitted("lbl-00001", "os1/s1/down/lbl-00001/#", write=False)
     assert not permitted("lbl-00001", "os1/s1/down/#", write=False)
     assert not permitted("lbl-00001", "omnishelf/s1/catalog/batch", write=True)
-    assert permitted("hq", "omnishelf/s1/catalog/batch", write=True)
-    assert not permitted("hq", "omnishelf/s1/catalog/batch", write=False)
-    assert permitted("hq", "omnishelf/s1/catalog-status/receipt", write=False)
-    assert not permitted("hq", "os1/s1/down/lbl-00001/desired", write=True)
-    assert permitted("controller", "os1/#", write=False)
+    assert permitted("hq-s1", "omnishelf/s1/catalog/batch", write=True)
+    assert not permitted("hq-s1", "omnishelf/s1/catalog/batch", write=False)
+    assert permitted("hq-s1", "omnishelf/s1/catalog-status/receipt", write=False)
+    assert not permitted("hq-s1", "omnishelf/s2/catalog/batch", write=True)
+    assert not permitted("hq-s1", "os1/s1/down/lbl-00001/desired", write=True)
+    assert permitted("controller-s1", "os1/s1/#", write=False)
+    assert not permitted("controller-s1", "os1/#", write=False)
     assert not permitted("%u", "os1/s1/up/%u/x", write=True)
 
 
@@ -62,10 +64,10 @@ async def test_amqtt_enforces_passwords_and_topics() -> None:
             async with _client(port, secret, "lbl-00001", password="wrong"):
                 pass
         async with (
-            _client(port, secret, "controller") as controller,
+            _client(port, secret, "controller-s1") as controller,
             _client(port, secret, "lbl-00001") as device,
         ):
-            await controller.subscribe("os1/#", qos=1)
+            await controller.subscribe("os1/s1/#", qos=1)
             denied = await device.subscribe("os1/s1/down/lbl-00002/#", qos=1)
             assert 128 in [q if isinstance(q, int) else q.value for q in denied]
             await device.publish("os1/s1/up/lbl-00002/birth", b"forged", qos=1)

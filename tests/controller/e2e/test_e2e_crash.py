@@ -33,6 +33,7 @@ pytestmark = pytest.mark.timeout(300)
 
 
 def _controller(broker: LocalBroker, store: str, db: Path, log: Path) -> subprocess.Popen[bytes]:
+    broker.add_store(store)
     env = {
         **os.environ,
         "OMNISHELF_STORE_ID": store,

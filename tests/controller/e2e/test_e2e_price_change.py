@@ -8,7 +8,7 @@ from controller.local_broker import LocalBroker
 from controller.state.labels_repo import label_state
 from firmware_protocol.codec import decode
 from firmware_protocol.messages import Desired, Encoding
-from tests.support.image_server import controller_client
+from tests.support.image_server import observer_client
 from tests.support.running import running
 from tests.support.store_kit import Store, item, store_with_labels
 
@@ -61,7 +61,7 @@ async def test_price_only_change_travels_as_a_delta_and_identical_content_is_not
     desireds: list[Desired] = []
 
     async def watch() -> None:
-        async with controller_client(broker) as client:
+        async with observer_client(broker, store_id) as client:
             await client.subscribe(f"os1/{store_id}/down/+/+/desired", qos=1)
             async for message in client.messages:
                 payload = message.payload
