@@ -5,6 +5,12 @@ relabel (one label, an item's labels, a shelf, the whole store: forced, past the
 normally skips identical content), locate a label by flashing its LED, show another template page,
 fast-wake a label so that changes land within seconds, adopt a device. The REST API and the
 console call these; they hold no HTTP and no MQTT of their own.
+
+A shelf is named by its location as staff typed it when linking: "Reyon 3 / Raf 2" is aisle /
+shelf. Relabelling a location takes the labels of exactly that aisle ("Reyon 1": every shelf of
+aisle 1, never aisle 10-15, as the old prefix match did) or that aisle and shelf, compared part
+by part with case and spacing ignored (`location_parts`). `relabel_count` says beforehand how
+many labels a relabel would take (the console's confirm step).
 """
 
 from __future__ import annotations
@@ -37,9 +43,24 @@ class NotFound(OperationRefused):
     """The label or item does not exist."""
 
 
+def location_parts(location: str) -> tuple[str, ...]:
+    """A location's parts ("Reyon 3 / Raf 2" -> ("reyon 3", "raf 2")): case and spacing do not
+    matter, empty parts are dropped."""
+    return tuple(
+        " ".join(part.split()).casefold() for part in location.split("/") if part.strip()
+    )
+
+
+def at_location(stored: str | None, wanted: tuple[str, ...]) -> bool:
+    """A label at `stored` is at the aisle, or aisle and shelf, `wanted` (part by part)."""
+    if stored is None or not wanted:
+        return False
+    return location_parts(stored)[: len(wanted)] == wanted
+
+
 @dataclass(frozen=True, slots=True)
 class RelabelTarget:
-    """Exactly one of: labels by id, an item's labels, a shelf (location prefix), everything."""
+    """Exactly one of: labels by id, an item's labels, an aisle or aisle / shelf, everything."""
 
     device_ids: tuple[str, ...] = ()
     sku: str | None = None
@@ -144,13 +165,16 @@ class StaffOperations:
             action="label.page",
         )
 
-    async def relabel(self, target: RelabelTarget, *, actor: str) -> int:
-        """Render and push again, even identical content; returns how many labels."""
+    async def _relabel_targets(self, target: RelabelTarget) -> list[str]:
+        """The linked, adopted labels a relabel of `target` takes."""
         chosen = [bool(target.device_ids), target.sku is not None]
         chosen += [target.location is not None, target.whole_store]
         if sum(chosen) != 1:
             raise OperationRefused("relabel needs exactly one of labels, sku, location, store")
-        query = "SELECT b.device_id FROM bindings b JOIN devices d USING (device_id)"
+        wanted = location_parts(target.location) if target.location is not None else ()
+        if target.location is not None and not wanted:
+            raise OperationRefused("the location is empty: name an aisle, or aisle / shelf")
+        query = "SELECT b.device_id, d.location FROM bindings b JOIN devices d USING (device_id)"
         query += " WHERE d.adopted = 1"
         params: tuple[str, ...] = ()
         if target.device_ids:
@@ -159,12 +183,21 @@ class StaffOperations:
             params = target.device_ids
         elif target.sku is not None:
             query, params = query + " AND b.sku = ?", (target.sku,)
-        elif target.location is not None:
-            query += " AND d.location LIKE ? ESCAPE '\\'"
-            escaped = target.location.replace("\\", "\\\\").replace("%", "\\%")
-            params = (escaped.replace("_", "\\_") + "%",)
+        elif wanted:
+            query += " AND d.location IS NOT NULL"
         async with self.conn.execute(query, params) as cursor:
-            devices = [row[0] for row in await cursor.fetchall()]
+            rows = await cursor.fetchall()
+        if wanted:
+            return [row[0] for row in rows if at_location(row[1], wanted)]
+        return [row[0] for row in rows]
+
+    async def relabel_count(self, target: RelabelTarget) -> int:
+        """How many labels `relabel(target)` would take now (nothing is queued)."""
+        return len(await self._relabel_targets(target))
+
+    async def relabel(self, target: RelabelTarget, *, actor: str) -> int:
+        """Render and push again, even identical content; returns how many labels."""
+        devices = await self._relabel_targets(target)
         if target.device_ids and len(devices) != len(set(target.device_ids)):
             missing = sorted(set(target.device_ids) - set(devices))
             raise NotFound(f"not linked or not adopted: {', '.join(missing)}")

@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated
 
-from fastapi import APIRouter, HTTPException, Response, status
+from fastapi import APIRouter, HTTPException, Query, Response, status
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from controller.api.deps import ControllerDep, Staff, Viewer
@@ -52,11 +52,22 @@ class FastWakeBody(_Body):
     interval_ms: Annotated[int, Field(ge=100, le=60_000)] = 1000
 
 
-class RelabelBody(_Body):
-    """Exactly one of: an item's labels, a shelf (location prefix), the whole store."""
+Location = Annotated[
+    str,
+    Field(
+        min_length=1,
+        max_length=120,
+        description="an aisle ('Reyon 1': every shelf of aisle 1, not aisle 10) or an aisle /"
+        " shelf ('Reyon 1 / Raf 2'), matched part by part, case and spacing ignored",
+    ),
+]
 
-    sku: str | None = None
-    location: Annotated[str, Field(min_length=1)] | None = None
+
+class RelabelBody(_Body):
+    """Exactly one of: an item's labels, an aisle or aisle / shelf, the whole store."""
+
+    sku: Annotated[str, Field(min_length=1, max_length=64)] | None = None
+    location: Location | None = None
     whole_store: bool = False
 
     @model_validator(mode="after")
@@ -160,6 +171,21 @@ async def relabel_one(device_id: str, controller: ControllerDep, token: Staff) -
 async def relabel_many(body: RelabelBody, controller: ControllerDep, token: Staff) -> Relabelled:
     target = RelabelTarget(sku=body.sku, location=body.location, whole_store=body.whole_store)
     return Relabelled(labels=await controller.operations.relabel(target, actor=token.name))
+
+
+@router.get(
+    "/relabel/count",
+    summary="How many labels POST /relabel would take, before doing it (viewer)",
+)
+async def relabel_count(
+    controller: ControllerDep,
+    _: Viewer,
+    sku: Annotated[str | None, Query(min_length=1, max_length=64)] = None,
+    location: Annotated[str | None, Query(min_length=1, max_length=120)] = None,
+    whole_store: bool = False,
+) -> Relabelled:
+    target = RelabelTarget(sku=sku, location=location, whole_store=whole_store)
+    return Relabelled(labels=await controller.operations.relabel_count(target))
 
 
 @router.post(

@@ -14,10 +14,10 @@ from fastapi.staticfiles import StaticFiles
 from starlette.responses import Response
 
 from controller.api.deps import ControllerDep
-from controller.console import item_pages, label_pages, login, problem_pages
+from controller.console import item_pages, label_pages, login, problem_pages, shelf_pages
 from controller.console.session import User
 from controller.console.templating import display_of, render
-from controller.console.wall import arrange, wall_events, wall_labels
+from controller.console.wall import NOT_PLACED, OTHER, arrange, wall_events, wall_labels
 from controller.display import planes_png
 from controller.state.devices_repo import device
 from controller.state.labels_repo import desired_image
@@ -34,7 +34,7 @@ Scale = Annotated[int, Query(ge=1, le=4)]
 def console_router() -> APIRouter:
     router = APIRouter(include_in_schema=False)
     router.include_router(wall)
-    for module in (login, item_pages, label_pages, problem_pages):
+    for module in (login, item_pages, label_pages, problem_pages, shelf_pages):
         router.include_router(module.router)
     return router
 
@@ -54,7 +54,13 @@ async def store_wall(request: Request, controller: ControllerDep, user: User) ->
         for mark in ("offline", "failed", "stale")
     }
     return render(
-        request, "wall.html", user, aisles=arrange(labels), total=len(labels), counts=counts
+        request,
+        "wall.html",
+        user,
+        aisles=arrange(labels),
+        total=len(labels),
+        counts=counts,
+        unplaced=(OTHER, NOT_PLACED),  # no relabel-by-location link: not a real aisle
     )
 
 

@@ -92,3 +92,29 @@ async def open_api(
                     _, secret = await create_token(conn, role.value, role, at=T0, created_by="test")
                     api.tokens[role.value] = secret
                 yield api
+
+
+SHELVES = {
+    "lbl-00001": "Reyon 1 / Raf 1",
+    "lbl-00002": "Reyon 1 / Raf 2",
+    "lbl-00003": "reyon 1/raf  2",  # typed differently: the same shelf
+    "lbl-00010": "Reyon 10 / Raf 1",
+    "lbl-00015": "Reyon 15 / Raf 3",
+    "lbl-00016": "Reyon 1 Raf 2",  # not aisle / shelf: its own place
+}
+
+
+async def seed_shelves(api: Api) -> None:
+    """Labels of aisles 1, 10 and 15 linked to one item, at the locations of SHELVES."""
+    staff = api.as_("staff")
+    assert (await api.client.put("/api/v1/items/TR-1", json=item(), headers=staff)).is_success
+    for device_id, location in SHELVES.items():
+        await api.add_label(device_id)
+        linked = await api.client.post(
+            f"/api/v1/labels/{device_id}/link",
+            json={"item": "TR-1", "location": location},
+            headers=staff,
+        )
+        assert linked.status_code == 200, linked.text
+    # Linking queued each label (the controller is idle here): start from an empty queue.
+    await api.controller.conn.execute("DELETE FROM render_queue")
