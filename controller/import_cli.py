@@ -12,12 +12,12 @@ header names an unknown column (nothing is stored); 1 the file or the database c
 from __future__ import annotations
 
 import asyncio
-import json
 import sqlite3
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import partial
 from itertools import islice
 from pathlib import Path
 from typing import Annotated
@@ -47,8 +47,9 @@ from controller.catalog.importer import (
     open_import,
     sku_of,
 )
+from controller.catalog.payload import safe_json, safe_text
 from controller.errors import ControllerError
-from controller.pipeline.ingest import apply_changes
+from controller.pipeline.ingest import ChangeResult, Quarantined, apply_changes, apply_isolated
 from controller.settings import Settings
 from controller.state.database import open_database
 from controller.state.labels_repo import Priority
@@ -98,12 +99,24 @@ async def _store_rows(
         if conn is None:
             tally.outcomes["valid"] += len(changes)
         elif changes:
-            results = await apply_changes(
-                conn, changes, actor=actor, at=datetime.now(UTC), priority=Priority.BULK
-            )
-            tally.outcomes.update(str(r.outcome) for r in results)
+            # A change that passed the parser and still fails to store is quarantined alone:
+            # the valid rows of its chunk are stored.
+            outcomes = await apply_isolated(partial(_store, conn, actor), changes)
+            for outcome in outcomes:
+                if isinstance(outcome, Quarantined):
+                    tally.rejected.append(Rejection(None, outcome.reason, {"sku": outcome.sku}))
+                else:
+                    tally.outcomes[str(outcome.outcome)] += 1
         progress.advance(task, len(rows))
     return tally
+
+
+async def _store(
+    conn: aiosqlite.Connection, actor: str, changes: list[Upsert | Delete]
+) -> list[ChangeResult]:
+    return await apply_changes(
+        conn, changes, actor=actor, at=datetime.now(UTC), priority=Priority.BULK
+    )
 
 
 async def _import(
@@ -134,7 +147,8 @@ def _rejections(source: ImportSource, rejected: list[Rejection]) -> Table:
     table.add_column("sku")
     table.add_column("reason", overflow="fold")
     for rejection in shown:
-        table.add_row(str(rejection.index), sku_of(rejection.original) or "", rejection.reason)
+        sku = safe_text(sku_of(rejection.original) or "", 80)
+        table.add_row(str(rejection.index), sku, safe_text(rejection.reason, 1000))
     return table
 
 
@@ -153,8 +167,9 @@ def _write_rejections(source: ImportSource, rejected: list[Rejection]) -> Path:
                 "reason": rejection.reason,
                 "original": rejection.original,
             }
-            # default=str: JSON numbers were read as Decimal, to keep prices exact
-            f.write(json.dumps(record, ensure_ascii=False, default=str) + "\n")
+            # safe_json: Decimals (JSON numbers were read so, to keep prices exact) as strings,
+            # lone surrogates of a JSON file escaped (they cannot be written as UTF-8)
+            f.write(safe_json(record) + "\n")
     return out
 
 

@@ -32,7 +32,7 @@ async def item_by_gtin(conn: aiosqlite.Connection, gtin: str) -> CatalogItem | N
         (gtin,),
     ) as cursor:
         row = await cursor.fetchone()
-    return None if row is None else CatalogItem.model_validate_json(row["body"])
+    return None if row is None else CatalogItem.from_stored(row["body"])
 
 
 async def resolve_item(conn: aiosqlite.Connection, code: str) -> CatalogItem | None:
@@ -60,4 +60,4 @@ async def search_items(
     sql += " ORDER BY sku LIMIT ? OFFSET ?"
     async with conn.execute(sql, (*params, limit, offset)) as cursor:
         rows = await cursor.fetchall()
-    return [CatalogItem.model_validate_json(row["body"]) for row in rows]
+    return [CatalogItem.from_stored(row["body"]) for row in rows]

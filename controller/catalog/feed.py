@@ -10,21 +10,29 @@ An invalid change never blocks the valid ones of the same batch: each is parsed 
 each rejection carries its index, a precise reason (the dotted field path and what is wrong) and
 the original payload, which the controller publishes as a dead letter on
 `omnishelf/{store}/catalog-status/dead-letter`.
+
+Before any parsing, a payload's size (per topic kind, `MAX_BYTES`) and nesting depth are checked
+(catalog/payload.py): a payload refused there is rejected as a whole. Nothing here raises on any
+input; a dead letter always encodes and quotes at most a few kilobytes of the original.
 """
 
 from __future__ import annotations
 
-import json
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from pydantic import ValidationError
 
-from controller.catalog.items import SKU_PATTERN, CatalogItem
+from controller.catalog.items import MAX_VERSION, SKU_PATTERN, CatalogItem
+from controller.catalog.payload import PayloadError, bounded, load_json, safe_json, safe_text
 
 CATALOG_PREFIX = "omnishelf/{store}/catalog/"
 MAX_BATCH = 50_000
+# bytes of a message per topic kind: an item with 1,000 price points is ~100 KB; a batch of
+# 50,000 changes fits the broker's packet limit
+MAX_BYTES = {"item": 256 * 1024, "delete": 1024, "batch": 32 * 1024 * 1024}
+MAX_BATCH_ID = 128  # characters of a batch id quoted back in its receipt
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,26 +53,46 @@ class Rejection:
     original: Any  # the change as received (parsed JSON where it parsed, else the text)
 
     def dead_letter(self, topic: str) -> bytes:
+        """The dead letter: always encodable (lone surrogates escaped), the original cut to a
+        few kilobytes with a marker."""
         body = {
-            "topic": topic,
+            "topic": safe_text(topic),
             "index": self.index,
-            "reason": self.reason,
-            "original": self.original,
+            "reason": safe_text(self.reason),
+            "original": bounded(self.original),
         }
-        return json.dumps(body, ensure_ascii=False, sort_keys=True).encode()
+        return safe_json(body).encode()
 
 
 @dataclass(frozen=True, slots=True)
 class ParsedMessage:
     changes: tuple[Upsert | Delete, ...]
     rejected: tuple[Rejection, ...]
+    # which message this is, for its receipt: {"batch_id": ...} or {"sku": ..., "version": ...}
+    subject: dict[str, Any] = field(default_factory=dict)
+    positions: tuple[int | None, ...] = ()  # each change's index in its batch (None: single)
+
+    def position(self, change_number: int) -> int | None:
+        return self.positions[change_number] if change_number < len(self.positions) else None
 
 
 def _problems(exc: ValidationError, prefix: str = "") -> str:
+    # safe_text: a location can be an unknown key, which can hold anything (a lone surrogate)
     return "; ".join(
-        f"{prefix}{'.'.join(str(p) for p in err['loc']) or '(item)'}: {err['msg']}"
+        safe_text(f"{prefix}{'.'.join(str(p) for p in err['loc']) or '(item)'}: {err['msg']}", 400)
         for err in exc.errors()
     )
+
+
+def valid_version(version: Any) -> bool:
+    """An HQ version: an integer (not a boolean) from 0 to 2^63 - 1."""
+    return (
+        isinstance(version, int) and not isinstance(version, bool) and 0 <= version <= MAX_VERSION
+    )
+
+
+def version_problem(version: Any) -> str:
+    return f"version: {bounded(version, 40)!r} is not an integer from 0 to {MAX_VERSION}"
 
 
 def _item(data: Any, index: int | None, sku: str | None = None) -> Upsert | Rejection:
@@ -80,33 +108,31 @@ def _item(data: Any, index: int | None, sku: str | None = None) -> Upsert | Reje
 def _delete(sku: Any, version: Any, index: int | None, original: Any) -> Delete | Rejection:
     if not isinstance(sku, str) or not re.fullmatch(SKU_PATTERN, sku):
         return Rejection(index, f"sku: {sku!r} is not a valid SKU", original)
-    bad_version = not isinstance(version, int) or isinstance(version, bool) or version < 0
-    if version is not None and bad_version:
-        return Rejection(index, f"version: {version!r} is not a non-negative integer", original)
+    if version is not None and not valid_version(version):
+        return Rejection(index, version_problem(version), original)
     return Delete(sku, version)
 
 
-def _json(payload: bytes) -> tuple[Any, str | None]:
-    try:
-        text = payload.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        return payload.hex(), f"payload: not UTF-8 ({exc.reason} at byte {exc.start})"
-    try:
-        return json.loads(text), None
-    except json.JSONDecodeError as exc:
-        return text, f"payload: not JSON ({exc.msg} at line {exc.lineno} column {exc.colno})"
+def batch_id_of(data: Any) -> str | int | None:
+    """The batch's id as its receipt quotes it: a string (cut to MAX_BATCH_ID characters) or an
+    integer; None when there is none."""
+    batch_id = data.get("batch_id") if isinstance(data, dict) else None
+    if isinstance(batch_id, str):
+        return safe_text(batch_id, MAX_BATCH_ID)
+    return batch_id if valid_version(batch_id) else None
 
 
 def parse_batch(data: Any) -> ParsedMessage:
     """The changes of a batch (`{"batch_id": ..., "changes": [...]}`), each invalid one rejected."""
+    subject = {"batch_id": batch_id_of(data)}
     if not isinstance(data, dict) or not isinstance(data.get("changes"), list):
-        return ParsedMessage(
-            (), (Rejection(None, "changes: a batch needs a 'changes' list", data),)
-        )
+        rejection = Rejection(None, "changes: a batch needs a 'changes' list", data)
+        return ParsedMessage((), (rejection,), subject)
     if len(data["changes"]) > MAX_BATCH:
         reason = f"changes: {len(data['changes'])} changes, at most {MAX_BATCH} per batch"
-        return ParsedMessage((), (Rejection(None, reason, {"batch_id": data.get("batch_id")}),))
+        return ParsedMessage((), (Rejection(None, reason, subject),), subject)
     changes: list[Upsert | Delete] = []
+    positions: list[int | None] = []
     rejected: list[Rejection] = []
     for index, change in enumerate(data["changes"]):
         op = change.get("op") if isinstance(change, dict) else None
@@ -122,7 +148,8 @@ def parse_batch(data: Any) -> ParsedMessage:
             rejected.append(parsed)
         else:
             changes.append(parsed)
-    return ParsedMessage(tuple(changes), tuple(rejected))
+            positions.append(index)
+    return ParsedMessage(tuple(changes), tuple(rejected), subject, tuple(positions))
 
 
 def _prefixed(reason: str, prefix: str) -> str:
@@ -137,19 +164,21 @@ def parse_catalog_message(store: str, topic: str, payload: bytes) -> ParsedMessa
             (), (Rejection(None, f"topic: {topic!r} is not under {prefix}", None),)
         )
     kind, _, sku = topic[len(prefix) :].partition("/")
-    data, problem = _json(payload) if payload or kind != "delete" else ({}, None)
-    if problem is not None:
-        return ParsedMessage((), (Rejection(None, problem, data),))
-    single: Upsert | Delete | Rejection
-    if kind == "item" and sku:
-        single = _item(data, None, sku)
-    elif kind == "delete" and sku:
-        version = data.get("version") if isinstance(data, dict) else None
-        single = _delete(sku, version, None, data)
-    elif kind == "batch" and not sku:
+    subject: dict[str, Any] = {"batch_id": None} if kind == "batch" else {"sku": sku or None}
+    known = (kind == "batch" and not sku) or (kind in ("item", "delete") and sku)
+    if not known:
+        rejection = Rejection(None, f"topic: unknown catalog topic {safe_text(topic)!r}", None)
+        return ParsedMessage((), (rejection,), subject)
+    try:
+        data = load_json(payload, max_bytes=MAX_BYTES[kind]) if payload or kind != "delete" else {}
+    except PayloadError as exc:
+        return ParsedMessage((), (Rejection(None, exc.reason, exc.original),), subject)
+    if kind == "batch":
         return parse_batch(data)
-    else:
-        single = Rejection(None, f"topic: unknown catalog topic {topic!r}", data)
+    version = data.get("version") if isinstance(data, dict) else None
+    subject["version"] = version if valid_version(version) else None
+    single: Upsert | Delete | Rejection
+    single = _item(data, None, sku) if kind == "item" else _delete(sku, version, None, data)
     if isinstance(single, Rejection):
-        return ParsedMessage((), (single,))
-    return ParsedMessage((single,), ())
+        return ParsedMessage((), (single,), subject)
+    return ParsedMessage((single,), (), subject, (None,))

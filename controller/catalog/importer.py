@@ -10,6 +10,10 @@ A rejection's `index` is the row as the user sees it: in a CSV the line number, 
 header as line 1 (the line where the row starts, if a quoted cell spans lines); in JSON the
 position in the list, from 0 (as in a feed batch). Its reason names the CSV column, or the JSON
 field by its dotted path, so that a person can find and fix the cell.
+
+The item model's bounds (versions, times, text, quantities) apply to every row; a JSON file
+nested deeper than the feed allows is refused as a whole before it is parsed; and a row that
+makes the parser itself fail becomes that row's rejection, never a traceback.
 """
 
 from __future__ import annotations
@@ -18,18 +22,21 @@ import csv
 import difflib
 import io
 import json
+import logging
 import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
+from functools import partial
 from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import ValidationError
 
-from controller.catalog.feed import Delete, Rejection, Upsert
+from controller.catalog.feed import Delete, Rejection, Upsert, valid_version, version_problem
 from controller.catalog.items import SKU_PATTERN, CatalogItem
+from controller.catalog.payload import MAX_DEPTH, nesting_depth, safe_text
 from controller.errors import ControllerError
 
 Change = Upsert | Delete | Rejection
@@ -72,6 +79,7 @@ _DATE_COLUMNS = frozenset({"promo_start", "promo_end"})
 DELIMITERS = (",", ";", "\t")
 _DECIMAL_COMMA = re.compile(r"-?\d+,\d+")
 _QUANTITY = re.compile(r"(\d+(?:[.,]\d+)?)\s*([A-Za-z]+)")
+log = logging.getLogger(__name__)
 
 
 class ImportFileError(ControllerError):
@@ -157,8 +165,22 @@ def sku_of(original: Any) -> str | None:
 def problems(
     exc: ValidationError, name: Callable[[tuple[str | int, ...]], str]
 ) -> list[tuple[str, str]]:
-    """Every problem of a validation error as (where, what), the place named by `name(loc)`."""
-    return [(name(tuple(err["loc"])), _message(err["type"], err["msg"])) for err in exc.errors()]
+    """Every problem of a validation error as (where, what), the place named by `name(loc)`
+    (escaped: an unknown key can hold anything, and the reason is printed and written)."""
+    return [
+        (safe_text(name(tuple(err["loc"])), 200), _message(err["type"], err["msg"]))
+        for err in exc.errors()
+    ]
+
+
+def _guarded(position: int, original: Any, parse: Callable[[], Change]) -> Change:
+    """`parse()`, or the row's rejection should the parser itself fail on it."""
+    try:
+        return parse()
+    except Exception as exc:  # a parser bug must cost one row, not the import
+        log.exception("import row %s could not be parsed", position)
+        reason = f"(row): could not be parsed ({type(exc).__name__}: {safe_text(str(exc), 200)})"
+        return Rejection(position, reason, original)
 
 
 def _message(kind: str, msg: str) -> str:
@@ -199,7 +221,8 @@ def _open_csv(path: Path, text: str) -> ImportSource:
         for cells in reader:
             start, line = line + 1, reader.line_num
             if any(c.strip() for c in cells):
-                yield _csv_row(start, columns, cells, decimal_comma=delimiter != ",")
+                parse = partial(_csv_row, start, columns, cells, decimal_comma=delimiter != ",")
+                yield _guarded(start, cells, parse)
 
     return ImportSource(path, "csv", total, "line", rows)
 
@@ -285,9 +308,12 @@ def _csv_delete(line: int, row: dict[str, str], given: dict[str, str]) -> Change
     sku, version = given.get("sku", ""), given.get("version")
     if not re.fullmatch(SKU_PATTERN, sku):
         return Rejection(line, f"sku: {sku!r} is not a valid SKU", row)
-    if version is not None and not version.isdigit():
-        return Rejection(line, f"version: {version!r} is not a non-negative integer", row)
-    return Delete(sku, int(version) if version is not None else None)
+    if version is None:
+        return Delete(sku, None)
+    number = int(version) if version.isdigit() and len(version) < 30 else None
+    if not valid_version(number):
+        return Rejection(line, version_problem(version), row)
+    return Delete(sku, number)
 
 
 def _naive_time(value: str) -> str | None:
@@ -312,6 +338,10 @@ def _column_of(loc: tuple[str | int, ...]) -> str:
 
 
 def _open_json(path: Path, text: str) -> ImportSource:
+    # json.loads recurses per level: a deeply nested file would end in a RecursionError
+    depth = nesting_depth(text)
+    if depth > MAX_DEPTH:
+        raise UnreadableFile(path, f"nested {depth} deep, at most {MAX_DEPTH}")
     try:
         # Decimal: "price": 12.9 must not pass through binary floating point
         data = json.loads(text, parse_float=Decimal)
@@ -334,7 +364,8 @@ def _open_json(path: Path, text: str) -> ImportSource:
 
     def rows() -> Iterator[Change]:
         for index, entry in enumerate(entries):
-            yield _json_change(index, entry) if batch else _json_item(index, entry)
+            parse = _json_change if batch else _json_item
+            yield _guarded(index, entry, partial(parse, index, entry))
 
     return ImportSource(path, "json", len(entries), "index", rows)
 
@@ -356,9 +387,8 @@ def _json_change(index: int, change: Any) -> Change:
     if op == "delete":
         sku, version = change.get("sku"), change.get("version")
         if not isinstance(sku, str) or not re.fullmatch(SKU_PATTERN, sku):
-            return Rejection(index, f"sku: {sku!r} is not a valid SKU", change)
-        bad = not isinstance(version, int) or isinstance(version, bool) or version < 0
-        if version is not None and bad:
-            return Rejection(index, f"version: {version!r} is not a non-negative integer", change)
+            return Rejection(index, f"sku: {safe_text(repr(sku), 80)} is not a valid SKU", change)
+        if version is not None and not valid_version(version):
+            return Rejection(index, version_problem(version), change)
         return Delete(sku, version)
     return Rejection(index, f"op: {op!r} is neither 'upsert' nor 'delete'", change)

@@ -5,11 +5,20 @@ queued for rendering, and each change is in the audit log, or (on any error) non
 caller acknowledges the change (PUBACK, HTTP response) only after this returns, so an
 acknowledged change is on disk. Invalid changes never get here: the parsers (catalog/feed.py,
 the API's models, the importer) reject them one by one with their reasons.
+
+Should a change get past them and still fail to store (a value SQLite cannot take: the parsers'
+bounds are the first line, this is the second), `apply_isolated` finds it by storing halves of
+the changes on their own, and quarantines that change alone with its reason: its neighbours are
+stored. Only errors a change's values can cause count as such a failure (`POISON`); an unusable
+database (disk full, I/O error) is no fault of the change and propagates, so that nothing is
+acknowledged and the controller can restart.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import logging
+import sqlite3
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -23,11 +32,60 @@ from controller.state.database import transaction
 from controller.state.labels_repo import Priority
 from controller.state.render_queue import enqueue_items
 
+log = logging.getLogger(__name__)
+
+# Errors a change's own values can cause while it is stored (an integer SQLite cannot hold, a
+# text that does not encode, a constraint); anything else is the database's, not the change's.
+POISON: tuple[type[Exception], ...] = (
+    ValueError,  # includes UnicodeError and pydantic's ValidationError
+    ArithmeticError,  # OverflowError, decimal.InvalidOperation
+    TypeError,
+    LookupError,
+    RecursionError,
+    sqlite3.IntegrityError,
+    sqlite3.DataError,
+    sqlite3.InterfaceError,
+)
+
 
 @dataclass(frozen=True, slots=True)
 class ChangeResult:
     sku: str
     outcome: Stored
+
+
+@dataclass(frozen=True, slots=True)
+class Quarantined:
+    """A change that could not be stored; its neighbours were."""
+
+    sku: str
+    reason: str
+
+
+def change_sku(change: Upsert | Delete) -> str:
+    return change.item.sku if isinstance(change, Upsert) else change.sku
+
+
+async def apply_isolated(
+    store: Callable[[list[Upsert | Delete]], Awaitable[list[ChangeResult]]],
+    changes: Sequence[Upsert | Delete],
+) -> list[ChangeResult | Quarantined]:
+    """`store(changes)`, one result per change in order; if it fails with a POISON error, the
+    halves are stored on their own, down to the single change that fails (quarantined)."""
+    if not changes:
+        return []
+    try:
+        return list(await store(list(changes)))
+    except POISON as exc:
+        if len(changes) == 1:
+            reason = f"could not be stored: {type(exc).__name__}: {exc}"[:400]
+            log.warning("catalog change of %s quarantined: %s", change_sku(changes[0]), reason)
+            return [Quarantined(change_sku(changes[0]), reason)]
+    half = len(changes) // 2
+    return [
+        *await apply_isolated(store, changes[:half]),
+        *await apply_isolated(store, changes[half:]),
+    ]
 
 
 def next_boundary(item: CatalogItem, after: datetime) -> datetime | None:

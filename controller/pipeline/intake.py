@@ -18,13 +18,22 @@ batch leaves out each change of an item that a later message has stored meanwhil
 carry an HQ version and the batch's is the newer (versions alone order those). A crash midway
 loses nothing: the batch was not acknowledged, the broker delivers it again, and the parts already
 stored come back as duplicates.
+
+Poison isolation: no single message can stop the intake. A message that cannot be parsed (any
+exception of the parser, not only the rejections it reports) is dead-lettered and acknowledged;
+a change that fails to store is found and quarantined (`ingest.apply_isolated`), dead-lettered,
+and its neighbours are stored. A database that cannot be written (disk full) is not the
+message's fault: that error propagates, nothing is acknowledged, and the broker redelivers the
+message to the restarted controller.
+
+Each receipt names the message it answers: the batch's `batch_id`, or the SKU and version of a
+single item or delete, with the counts of its outcomes (docs/catalog.md, "Receipts").
 """
 
 from __future__ import annotations
 
 import asyncio
 import itertools
-import json
 import logging
 import time
 from collections.abc import Awaitable, Callable, Sequence
@@ -33,9 +42,23 @@ from typing import Any
 
 import aiosqlite
 
-from controller.catalog.feed import Delete, ParsedMessage, Upsert, parse_catalog_message
+from controller.catalog.feed import (
+    Delete,
+    ParsedMessage,
+    Rejection,
+    Upsert,
+    parse_catalog_message,
+)
+from controller.catalog.payload import bounded, safe_json
 from controller.link import Incoming, Publisher
-from controller.pipeline.ingest import ChangeResult
+from controller.pipeline.ingest import (
+    POISON,
+    ChangeResult,
+    Quarantined,
+    apply_isolated,
+    change_sku,
+    changes_priority,
+)
 from controller.state.catalog_repo import Stored
 from controller.state.database import transaction
 from controller.state.labels_repo import Priority
@@ -88,36 +111,75 @@ class CatalogIntake:
         try:
             parsed = [await self._parse(incoming) for incoming in batch]
             large = {i: pending[i] for i, p in enumerate(parsed) if len(p.changes) > PART}
-            small: list[tuple[Incoming, ParsedMessage, list[ChangeResult]]] = []
-            async with transaction(self.conn):
-                for i, message in enumerate(parsed):
-                    if i not in large:
-                        stored = await self._store(arrivals[i], message.changes)
-                        small.append((batch[i], message, stored))
-            await asyncio.gather(*(self._receipt(*outcome) for outcome in small))
+            small = [i for i in range(len(batch)) if i not in large]
+            stored = await self._store_together([(arrivals[i], parsed[i]) for i in small])
+            await asyncio.gather(
+                *(
+                    self._receipt(batch[i], parsed[i], out)
+                    for i, out in zip(small, stored, strict=True)
+                )
+            )
             for i, in_parts in large.items():
-                stored = await self._store_in_parts(in_parts, batch[i], parsed[i])
-                await self._receipt(batch[i], parsed[i], stored)
+                outcomes = await self._store_in_parts(in_parts, batch[i], parsed[i])
+                await self._receipt(batch[i], parsed[i], outcomes)
         finally:
             for registered in pending:
                 self._large.remove(registered)
 
     async def _parse(self, incoming: Incoming) -> ParsedMessage:
-        if len(incoming.payload) > OFF_LOOP_BYTES:
-            return await asyncio.to_thread(
-                parse_catalog_message, self.store, incoming.topic, incoming.payload
-            )
-        return parse_catalog_message(self.store, incoming.topic, incoming.payload)
+        """The message's changes and rejections; never raises (a parser bug dead-letters the
+        message instead of stopping the intake: it would come back at every start)."""
+        try:
+            if len(incoming.payload) > OFF_LOOP_BYTES:
+                return await asyncio.to_thread(
+                    parse_catalog_message, self.store, incoming.topic, incoming.payload
+                )
+            return parse_catalog_message(self.store, incoming.topic, incoming.payload)
+        except Exception as exc:  # any parser bug: logged with its traceback, dead-lettered
+            log.exception("catalog message on %s could not be parsed", incoming.topic)
+            reason = f"payload: could not be parsed ({type(exc).__name__})"
+            return ParsedMessage((), (Rejection(None, reason, bounded(incoming.payload)),))
+
+    async def _store_together(
+        self, messages: list[tuple[int, ParsedMessage]]
+    ) -> list[list[ChangeResult | Quarantined]]:
+        """Small messages in one transaction; should a change fail to store, each message is
+        stored again on its own, with that change quarantined."""
+        try:
+            async with transaction(self.conn):
+                stored = [await self._store(m.changes) for _, m in messages]
+        except POISON as exc:
+            log.warning("a catalog change could not be stored (%s): isolating it", exc)
+            return [await self._store_isolated(arrival, m.changes) for arrival, m in messages]
+        for arrival, message in messages:  # after the commit: what later messages changed
+            self._mark(arrival, message.changes)
+        return [list[ChangeResult | Quarantined](results) for results in stored]
 
     async def _store(
+        self, changes: Sequence[Upsert | Delete], priority: Priority | None = None
+    ) -> list[ChangeResult]:
+        if not changes:
+            return []
+        return await self.apply(list(changes), priority)
+
+    async def _store_isolated(
         self,
         arrival: int,
         changes: Sequence[Upsert | Delete],
         priority: Priority | None = None,
-    ) -> list[ChangeResult]:
-        if not changes:
-            return []
-        results = await self.apply(list(changes), priority)
+    ) -> list[ChangeResult | Quarantined]:
+        # The message's priority, even when its changes are stored one by one.
+        fixed = priority if priority is not None else changes_priority(changes)
+
+        async def store(part: list[Upsert | Delete]) -> list[ChangeResult]:
+            results = await self._store(part, fixed)
+            self._mark(arrival, part)  # committed: apply_changes is its own transaction here
+            return results
+
+        return await apply_isolated(store, changes)
+
+    def _mark(self, arrival: int, changes: Sequence[Upsert | Delete]) -> None:
+        """Tell each large batch that arrived before `arrival` which items were changed."""
         for pending in self._large:
             if pending.arrival < arrival:
                 for change in changes:
@@ -125,20 +187,19 @@ class CatalogIntake:
                         pending.changed_later[change.item.sku] = change.item.version
                     else:
                         pending.changed_later[change.sku] = change.version
-        return results
 
     async def _store_in_parts(
         self, pending: _LargeBatch, incoming: Incoming, message: ParsedMessage
-    ) -> list[ChangeResult]:
+    ) -> list[ChangeResult | Quarantined]:
         started = time.perf_counter()
-        results: list[ChangeResult] = []
+        results: list[ChangeResult | Quarantined] = []
         changes = message.changes
         for start in range(0, len(changes), PART):
             part = changes[start : start + PART]
             kept = [c for c in part if pending.keeps(c)]
             superseded = [c for c in part if not pending.keeps(c)]
-            results += await self._store(pending.arrival, kept, Priority.BULK)
-            results += [ChangeResult(_sku(c), Stored.STALE) for c in superseded]
+            results += await self._store_isolated(pending.arrival, kept, Priority.BULK)
+            results += [ChangeResult(change_sku(c), Stored.STALE) for c in superseded]
         log.info(
             "stored %d catalog changes from %s in %.0f ms",
             len(message.changes),
@@ -148,22 +209,39 @@ class CatalogIntake:
         return results
 
     async def _receipt(
-        self, incoming: Incoming, parsed: ParsedMessage, results: list[ChangeResult]
+        self,
+        incoming: Incoming,
+        parsed: ParsedMessage,
+        outcomes: Sequence[ChangeResult | Quarantined],
     ) -> None:
-        """Dead letters for the rejected changes, then the message's receipt."""
+        """Dead letters for the rejected and quarantined changes, then the message's receipt."""
         status = f"omnishelf/{self.store}/catalog-status"
-        for rejection in parsed.rejected:
-            log.warning("catalog change rejected: %s", rejection.reason)
+        letters = list(parsed.rejected)
+        for number, outcome in enumerate(outcomes):
+            if isinstance(outcome, Quarantined):
+                change = parsed.changes[number] if number < len(parsed.changes) else None
+                letters.append(
+                    Rejection(parsed.position(number), outcome.reason, _original(change))
+                )
+        for rejection in letters:
+            log.warning("catalog change rejected: %s", bounded(rejection.reason, 400))
             await self.status.publish(
                 f"{status}/dead-letter", rejection.dead_letter(incoming.topic), qos=1, retain=False
             )
-        receipt: dict[str, Any] = {"topic": incoming.topic, "rejected": len(parsed.rejected)}
-        for outcome in ("accepted", "duplicate", "stale"):
-            receipt[outcome] = sum(1 for r in results if r.outcome == outcome)
+        receipt: dict[str, Any] = {"topic": incoming.topic, **parsed.subject}
+        results = [o for o in outcomes if isinstance(o, ChangeResult)]
+        for kind in ("accepted", "duplicate", "stale"):
+            receipt[kind] = sum(1 for r in results if r.outcome == kind)
+        receipt["rejected"] = len(letters)
         await self.status.publish(
-            f"{status}/receipt", json.dumps(receipt).encode(), qos=1, retain=False
+            f"{status}/receipt", safe_json(receipt).encode(), qos=1, retain=False
         )
 
 
-def _sku(change: Upsert | Delete) -> str:
-    return change.item.sku if isinstance(change, Upsert) else change.sku
+def _original(change: Upsert | Delete | None) -> Any:
+    """A stored-but-quarantined change as HQ would have sent it, for its dead letter."""
+    if isinstance(change, Upsert):
+        return {"op": "upsert", "item": change.item.model_dump(mode="json")}
+    if isinstance(change, Delete):
+        return {"op": "delete", "sku": change.sku, "version": change.version}
+    return None

@@ -10,6 +10,13 @@ rows it rendered. A crash anywhere before that commit leaves the rows queued: th
 A label that cannot be rendered (its item deleted, a price that does not fit its template) gets a
 problem report and keeps its current image. An unlinked label is blanked (all white): a price
 nobody maintains any more must not stay on the shelf.
+
+Poison isolation: one item must not stop every round. An item whose stored body cannot be read,
+or that fails to become a `LabelContent`, or whose render raises, is quarantined: its labels get
+a problem (the problems API and the console show it, and a log line says why), their rows leave
+the queue with the round (so they are not retried in a hot loop; the item's next change queues
+them again), and the rest of the round is rendered. A controller restarted with such an item
+stored therefore starts as usual.
 """
 
 from __future__ import annotations
@@ -27,7 +34,7 @@ from controller.catalog.items import CatalogItem
 from controller.catalog.labels import StoreContext, label_content
 from controller.catalog.pricing import AppliedPrice, history_intervals
 from controller.state import render_queue
-from controller.state.catalog_repo import applied_prices, current_items, record_applied_prices
+from controller.state.catalog_repo import applied_prices, readable_items, record_applied_prices
 from controller.state.database import transaction
 from controller.state.devices_repo import render_targets
 from controller.state.fleet_repo import set_problem
@@ -38,10 +45,25 @@ from firmware_protocol.planes import content_hash
 from firmware_protocol.transfer import compress_planes
 from label_renderer.batch import BatchRenderer, RenderedPlanes, RenderJob
 from label_renderer.content import LabelContent
+from label_renderer.errors import ContentError, RenderError
 
 log = logging.getLogger(__name__)
 
 ROUND_SIZE = 128
+# What an item's values can make computing its label content or rendering raise (a date whose
+# Omnibus window leaves the calendar, a unit price with no finite value, a bug in a template):
+# that item is quarantined. A broken process pool (BrokenExecutor is a RuntimeError) or an
+# unusable database is not an item's fault and still ends the round.
+CONTENT_POISON: tuple[type[Exception], ...] = (
+    ValueError,
+    ArithmeticError,
+    TypeError,
+    LookupError,
+    AttributeError,
+    RecursionError,
+    ContentError,
+)
+RENDER_POISON: tuple[type[Exception], ...] = (*CONTENT_POISON, RenderError)
 
 
 @dataclass(slots=True)
@@ -125,9 +147,23 @@ class RenderStage:
         """Render the round in the process pool, off the event loop."""
         started = time.perf_counter()
         if prepared.jobs:
-            prepared.results = await asyncio.to_thread(self.renderer.render, prepared.jobs)
+            try:
+                prepared.results = await asyncio.to_thread(self.renderer.render, prepared.jobs)
+            except RENDER_POISON:
+                log.exception("a render round of %d labels failed", len(prepared.jobs))
+                prepared.results = [await self._render_alone(job) for job in prepared.jobs]
         prepared.render_ms = 1000 * (time.perf_counter() - started)
         return prepared
+
+    async def _render_alone(self, job: RenderJob) -> RenderedPlanes:
+        """One job of a round that failed, so that only the job that fails is quarantined."""
+        try:
+            [result] = await asyncio.to_thread(self.renderer.render, [job])
+        except RENDER_POISON as exc:
+            return RenderedPlanes(
+                job.key, job.model, job.template, job.page, error=f"{type(exc).__name__}: {exc}"
+            )
+        return result
 
     async def finish(self, prepared: PreparedRound) -> RoundResult:
         """Plan the pushes of a rendered round and remove its rows from the queue."""
@@ -187,12 +223,17 @@ class RenderStage:
         blank images for unlinked labels (the benchmarks also call this, to render a store
         without the rest of the pipeline)."""
         targets = await render_targets(self.reader, device_ids)
-        items = await current_items(self.reader, {t.sku for t in targets.values() if t.sku})
+        wanted = {t.sku for t in targets.values() if t.sku}
+        items, unusable = await readable_items(self.reader, wanted)
         contents: dict[str, LabelContent] = {}
         for sku, item in items.items():
             # Only a promotion's prior price needs the history (label_content's only use of it).
             history = await _history(self.reader, item) if item.promotion_at(now) else None
-            contents[sku] = label_content(item, self.context, now, history)
+            try:
+                contents[sku] = label_content(item, self.context, now, history)
+            except CONTENT_POISON as exc:
+                log.exception("item %s cannot be shown on a label", sku)
+                unusable[sku] = f"cannot be shown ({type(exc).__name__}: {exc})"
         jobs: list[RenderJob] = []
         problems: dict[str, str] = {}
         blanks: list[RenderedPlanes] = []
@@ -204,6 +245,9 @@ class RenderStage:
                 blanks.append(_blank(device_id, target.model))
                 continue
             content = contents.get(target.sku)
+            if target.sku in unusable:
+                problems[device_id] = f"item {target.sku} {unusable[target.sku]}"[:500]
+                continue
             if content is None:
                 problems[device_id] = f"item {target.sku} is not in the catalog"
                 continue

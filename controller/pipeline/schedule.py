@@ -30,7 +30,7 @@ async def switch_due_promotions(conn: aiosqlite.Connection, now: datetime) -> li
     async with transaction(conn):
         async with conn.execute(due, (moment,)) as cursor:
             rows = await cursor.fetchall()
-        items = [CatalogItem.model_validate_json(row[0]) for row in rows]
+        items = [CatalogItem.from_stored(row[0]) for row in rows]
         for item in items:
             await set_next_boundary(conn, item, now)
         await enqueue_items(

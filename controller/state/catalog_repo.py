@@ -2,7 +2,14 @@
 
 Versions only move forward: HQ's `version` orders the changes of one SKU, so a change that
 arrives late (a retried batch, a replayed MQTT message) never overwrites a newer one. An item
-without a version is taken as the newest (file imports and staff edits have no HQ version).
+without a version is taken as the newest (file imports and staff edits have no HQ version), and
+it keeps the stored version: a staff edit of version 5 is stored as version 5, so a replayed
+version 3 is still stale, and HQ's next version 6 still wins. (Bumping the version instead would
+make HQ's own version 6 look like a duplicate of the edit and be dropped.)
+
+Stored items are read back with `CatalogItem.from_stored`, without the entry bounds: an item
+stored by an older controller stays readable. One whose body cannot be read at all is left out
+of `current_items` and named by `readable_items`, so that one bad row cannot stop a render round.
 
 Applied prices are intervals [valid_from, valid_to): recording a price closes the open interval
 and opens a new one only when the price really changed, so the history is exactly what the
@@ -11,16 +18,20 @@ shelf showed, the input the Omnibus prior price needs.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, datetime
 from decimal import Decimal
 from enum import StrEnum
 
 import aiosqlite
+from pydantic import ValidationError
 
 from controller.catalog.items import CatalogItem
 from controller.catalog.pricing import AppliedPrice
 from controller.state.database import in_chunks, transaction
+
+log = logging.getLogger(__name__)
 
 
 class Stored(StrEnum):
@@ -71,12 +82,15 @@ async def store_items(
                 if item.version == version and not deleted:
                     outcomes.append(Stored.DUPLICATE)
                     continue
-            stored[item.sku] = (item.version, False)
-            boundary = next_change(item)
+            kept = item
+            if item.version is None and version is not None:
+                kept = item.model_copy(update={"version": version})  # never lower (docstring)
+            stored[item.sku] = (kept.version, False)
+            boundary = next_change(kept)
             rows[item.sku] = (
                 item.sku,
-                item.version,
-                item.model_dump_json(),
+                kept.version,
+                kept.model_dump_json(),
                 _iso(at),
                 boundary.astimezone(UTC).isoformat() if boundary else None,
             )
@@ -110,26 +124,55 @@ async def delete_item(
     return Stored.ACCEPTED
 
 
+def _read(sku: str, body: str) -> CatalogItem | str:
+    """The stored item, or why its stored body cannot be read."""
+    try:
+        return CatalogItem.from_stored(body)
+    except ValidationError as exc:
+        reason = "; ".join(
+            f"{'.'.join(str(p) for p in e['loc']) or '(item)'}: {e['msg']}" for e in exc.errors()
+        )
+        log.warning("stored item %s cannot be read: %s", sku, reason)
+        return f"the stored item cannot be read ({reason})"
+
+
 async def get_item(conn: aiosqlite.Connection, sku: str) -> CatalogItem | None:
+    """The stored item; None if there is none, or if its stored body cannot be read (logged)."""
     async with conn.execute(
         "SELECT body FROM items WHERE sku = ? AND deleted = 0", (sku,)
     ) as cursor:
         row = await cursor.fetchone()
-    return None if row is None else CatalogItem.model_validate_json(row["body"])
+    if row is None:
+        return None
+    found = _read(sku, row["body"])
+    return found if isinstance(found, CatalogItem) else None
 
 
-async def current_items(conn: aiosqlite.Connection, skus: Iterable[str]) -> dict[str, CatalogItem]:
-    """The stored, not deleted items among `skus`, in a few queries whatever their number."""
+async def readable_items(
+    conn: aiosqlite.Connection, skus: Iterable[str]
+) -> tuple[dict[str, CatalogItem], dict[str, str]]:
+    """The stored, not deleted items among `skus` (a few queries whatever their number), and
+    why each one whose stored body cannot be read is left out."""
     wanted = list(skus)
     found: dict[str, CatalogItem] = {}
+    unreadable: dict[str, str] = {}
     for part, marks in in_chunks(wanted):
         async with conn.execute(
             f"SELECT sku, body FROM items WHERE deleted = 0 AND sku IN ({marks})",  # noqa: S608
             part,
         ) as cursor:
             for row in await cursor.fetchall():
-                found[row[0]] = CatalogItem.model_validate_json(row[1])
-    return found
+                item = _read(row[0], row[1])
+                if isinstance(item, CatalogItem):
+                    found[row[0]] = item
+                else:
+                    unreadable[row[0]] = item
+    return found, unreadable
+
+
+async def current_items(conn: aiosqlite.Connection, skus: Iterable[str]) -> dict[str, CatalogItem]:
+    """The stored, not deleted, readable items among `skus`."""
+    return (await readable_items(conn, skus))[0]
 
 
 async def record_applied_price(

@@ -71,7 +71,7 @@ def test_delete_with_and_without_version():
     assert parse("delete/TR-1", {"version": 3})[0] == (Delete("TR-1", 3),)
     assert parse("delete/TR-1", b"")[0] == (Delete("TR-1", None),)
     _, rejected = parse("delete/TR-1", {"version": -1})
-    assert rejected[0].reason == "version: -1 is not a non-negative integer"
+    assert rejected[0].reason == "version: -1 is not an integer from 0 to 9223372036854775807"
 
 
 def test_payloads_that_are_not_json_or_not_utf8():
