@@ -157,3 +157,90 @@ def test_20k_rows_import(tmp_path):
     assert "│ accepted  │ 20000 │" in output
     with sqlite3.connect(db) as conn:
         assert conn.execute("SELECT count(*) FROM items").fetchone()[0] == 20_000
+
+
+POISON_ROWS = [
+    {"sku": "P-1", "version": 9223372036854775808, "name": "A", "currency": "TRY", "price": "1"},
+    {"sku": "P-2", "name": "\ud800", "currency": "TRY", "price": "1"},
+    {
+        "sku": "P-3",
+        "name": "C",
+        "currency": "TRY",
+        "price": "9",
+        "promotion": {
+            "price": "1",
+            "starts_at": "2026-01-01T00:00:00+00:00",
+            "ends_at": "9999-12-31T23:59:59-14:00",
+        },
+    },
+    {
+        "sku": "P-4",
+        "name": "D",
+        "currency": "TRY",
+        "price": "9",
+        "promotion": {"price": "1", "starts_at": "0001-01-01T00:00:00+00:00"},
+    },
+    {
+        "sku": "P-5",
+        "name": "E",
+        "currency": "TRY",
+        "price": "9",
+        "net_quantity": {"value": "0.000000000000000000001", "unit": "g"},
+    },
+]
+
+
+def test_finding_1_poison_rows_are_rejected_each_and_their_neighbours_stored(tmp_path):
+    """Each poison row of finding 1 in a JSON file is one rejection naming the field (the
+    rejects file encodes the lone surrogate); the valid rows of the same chunk are stored."""
+    db = tmp_path / "state.db"
+    source = tmp_path / "items.json"
+    valid = [{"sku": f"OK-{n}", "name": "Su", "currency": "TRY", "price": "5"} for n in range(3)]
+    rows = [valid[0], *POISON_ROWS, *valid[1:]]
+    source.write_text(json.dumps(rows), encoding="utf-8")  # "\ud800" escaped, as an ERP writes it
+    code, output = run(str(source), "--state-db", str(db))
+    assert code == 2, output
+    assert "Traceback" not in output
+    assert set(stored(db)) == {"OK-0", "OK-1", "OK-2"}
+    lines = rejected_path(source).read_text(encoding="utf-8").splitlines()
+    reasons = {json.loads(line)["index"]: json.loads(line)["reason"] for line in lines}
+    assert reasons[1].startswith("version:")
+    assert reasons[2].startswith("name:")
+    assert reasons[3].startswith("promotion.ends_at:")
+    assert reasons[4].startswith("promotion.starts_at:")
+    assert reasons[5].startswith("net_quantity.value:")
+
+
+def test_finding_1_poison_csv_rows_and_a_huge_delete_version(tmp_path):
+    """In a CSV, a 2^63 version (upsert or delete), a year-1 promotion and a bidi override in a
+    name are rejected by line with the column; the valid rows are stored."""
+    db = tmp_path / "state.db"
+    source = tmp_path / "items.csv"
+    source.write_text(
+        "op,sku,version,name,currency,price,promo_price,promo_start\n"
+        "upsert,OK-1,1,Su,TRY,5,,\n"
+        "upsert,P-1,9223372036854775808,Su,TRY,5,,\n"
+        "delete,P-2,9223372036854775808,,,,,\n"
+        "upsert,P-3,,Su,TRY,5,1,0001-01-01T00:00:00+00:00\n"
+        "upsert,P-4,,Fiyat \u202e09,TRY,5,,\n"
+        "upsert,OK-2,,Su,TRY,5,,\n",
+        encoding="utf-8",
+    )
+    code, output = run(str(source), "--state-db", str(db))
+    assert code == 2, output
+    assert set(stored(db)) == {"OK-1", "OK-2"}
+    lines = rejected_path(source).read_text(encoding="utf-8").splitlines()
+    reasons = {json.loads(line)["line"]: json.loads(line)["reason"] for line in lines}
+    assert reasons[3].startswith("version:")
+    assert reasons[4].startswith("version:")
+    assert reasons[5].startswith("promo_start:")
+    assert "U+202E" in reasons[6]
+
+
+def test_finding_1_a_deeply_nested_json_file_is_refused_with_the_reason(tmp_path):
+    """A 200,000-deep JSON file is one clear error (exit 1), not a RecursionError traceback."""
+    source = tmp_path / "items.json"
+    source.write_text("[" * 200_000 + "]" * 200_000, encoding="utf-8")
+    code, output = run(str(source), "--dry-run")
+    assert code == 1
+    assert "nested 200000 deep, at most 32" in output
