@@ -4,7 +4,8 @@ No authentication: the QR code on the shelf is public. Unknown store or SKU is 4
 comes from the configured pattern and must pass `checked_redirect` (HTTPS, an allowlisted host);
 a refused target is 404, never a redirect elsewhere: the controller is not an open redirect. The
 scan is recorded once the item is known, even if the redirect is then refused: the shopper's
-interest in the item is a fact either way.
+interest in the item is a fact either way. Scans are rate limited per address and for the store
+(429, controller/api/gate.py): each one is a row.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from fastapi import APIRouter, Header, HTTPException, status
 from fastapi.responses import RedirectResponse
 
 from controller.api.deps import ControllerDep
+from controller.api.errors import ERROR_RESPONSES
 from controller.scans import RedirectRefused, checked_redirect, reviews_url
 from controller.state.catalog_repo import get_item
 from controller.state.database import transaction
@@ -32,7 +34,10 @@ MAX_USER_AGENT = 512
     status_code=status.HTTP_302_FOUND,
     response_class=RedirectResponse,
     summary="A shopper scanned a label's QR code: to the item's reviews",
-    responses={404: {"description": "unknown store or item, or no allowed reviews page"}},
+    responses={
+        404: {"description": "unknown store or item, or no allowed reviews page"},
+        429: ERROR_RESPONSES[429],
+    },
 )
 async def scan(
     store: str,
