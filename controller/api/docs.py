@@ -1,7 +1,7 @@
 """The API's interactive documentation (Swagger UI) from files served by the controller itself.
 
 FastAPI's default /docs and /redoc pages load their scripts and styles from a CDN: in a store
-without internet they were blank. Swagger UI's files come from the `swagger-ui-bundle` package
+without internet they were blank. Swagger UI's files come from the `swagger-ui-bundle-v2` package
 (Apache-2.0) and are served under /api-docs/; the page starts it with a script file of ours (the
 page's CSP allows no inline script). ReDoc is not offered: one reader of the same document is
 enough, and no Python package ships it.
@@ -37,7 +37,7 @@ _PAGE = f"""<!doctype html>
 
 
 def swagger_dir() -> Path:
-    """The folder of Swagger UI's files in the installed `swagger-ui-bundle` package."""
+    """The folder of Swagger UI's files in the installed `swagger-ui-bundle-v2` package."""
     vendor = Path(str(files("swagger_ui_bundle") / "vendor"))
     return max(vendor.glob("swagger-ui-*"))  # one version ships; the newest if ever several
 
