@@ -22,7 +22,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from controller.api.deps import ControllerDep, Staff, Viewer
 from controller.api.item_lookup import search_items
 from controller.catalog.feed import MAX_BATCH, MAX_BYTES, Delete, Upsert, parse_batch
-from controller.catalog.items import CatalogItem
+from controller.catalog.items import MAX_VERSION, CatalogItem
 from controller.catalog.payload import PayloadError, load_json, safe_text
 from controller.pipeline.ingest import Quarantined, apply_isolated, changes_priority
 from controller.state.catalog_repo import Stored, get_item
@@ -137,7 +137,9 @@ async def delete_item(
     sku: str,
     controller: ControllerDep,
     token: Staff,
-    version: Annotated[int | None, Query(ge=0, description="HQ's version; newer ones win")] = None,
+    version: Annotated[
+        int | None, Query(ge=0, le=MAX_VERSION, description="HQ's version; newer ones win")
+    ] = None,
 ) -> ChangeOutcome:
     if await get_item(controller.conn, sku) is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, detail=f"no item {sku!r} in the catalog")

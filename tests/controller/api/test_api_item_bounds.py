@@ -122,3 +122,13 @@ async def test_finding_6_a_versionless_put_keeps_the_version_and_a_replay_stays_
     assert str(stored.price) == "7.00"
     newer = await put("/api/v1/items/TR-1", json=item(version=6, price="8.00"), headers=staff)
     assert newer.json()["outcome"] == "accepted"
+
+
+async def test_finding_1_a_delete_with_version_2_63_is_422(api: Api) -> None:
+    """DELETE /items/{sku}?version=2^63 is refused on the version, and the item stays."""
+    staff = api.as_("staff")
+    await api.client.put("/api/v1/items/TR-1", json=item(version=1), headers=staff)
+    answer = await api.client.delete(f"/api/v1/items/TR-1?version={BIG}", headers=staff)
+    assert answer.status_code == 422
+    assert answer.json()["detail"][0]["loc"] == ["query", "version"]
+    assert await get_item(api.controller.conn, "TR-1") is not None
