@@ -101,6 +101,7 @@ class LocalBroker:
             "store_secret": self.store_secret,
             "state_db": state_db,
             "adopt": ("lbl-*",),
+            "adopt_access_points": ("ap-*",),  # the simulator's access points
             "render_workers": 1,
             "public_url": "https://shop.example",
         }
@@ -186,18 +187,24 @@ class LocalBroker:
             stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE,
         )
+        try:
+            self._wait_listening()
+        except BaseException:  # not listening, or interrupted (Ctrl-C, SIGTERM): never orphaned
+            self.stop()
+            raise
+
+    def _wait_listening(self) -> None:
+        assert self._process is not None
         ports = [p for p in (self.port if self.plain else None, self._tls_port()) if p]
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline:
             if self._process.poll() is not None:
                 err = self._process.stderr.read().decode() if self._process.stderr else ""
                 log = self.log_file.read_text() if self.log_file.exists() else ""
-                self._process = None
                 raise ControllerError(f"mosquitto exited at start: {err}{log}")
             if all(_listening(self.host, port) for port in ports):
                 return
             time.sleep(0.05)
-        self.stop()
         raise ControllerError(f"mosquitto did not listen on {ports} within 10 s")
 
     def _tls_port(self) -> int | None:

@@ -15,7 +15,6 @@ from typing import Any
 
 import aiomqtt
 
-from broker_access.address import BrokerAddress
 from broker_access.credentials import client_password, hq_user
 from controller.catalog.items import CatalogItem
 from controller.catalog.labels import StoreContext, label_content
@@ -57,12 +56,14 @@ def hq_client(broker: LocalBroker, store: str) -> aiomqtt.Client:
     """HQ of this store: the broker binds the client id to the username, so one connection
     both publishes the changes and reads the receipts."""
     broker.add_store(store)
+    address = broker.address()  # over TLS when the broker listens on TLS only
     return aiomqtt.Client(
-        broker.host,
-        broker.port,
+        address.host,
+        address.port,
         identifier=hq_user(store),
         username=hq_user(store),
         password=client_password(broker.store_secret, hq_user(store)),
+        tls_context=address.tls_context(),
     )
 
 
@@ -178,7 +179,7 @@ async def store_with_labels(
 ) -> AsyncIterator[Store]:
     spec = StoreSpec(store, labels, access_points=access_points, label_models=models)
     gateways = build_store(spec, behaviour or Behaviour.instant())
-    sim = Simulator(gateways, BrokerAddress(broker.host, broker.port), broker.store_secret)
+    sim = Simulator(gateways, broker.address(), broker.store_secret)
     broker.add_clients(sim.gateway_ids)
     ready = asyncio.Event()
     async with hq_client(broker, store) as hq, running(sim.run(ready=ready)):

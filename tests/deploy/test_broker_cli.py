@@ -1,0 +1,66 @@
+"""`omnishelf broker` owns its Mosquitto: stopping the command stops the broker (issue 12,
+finding 8)."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+from controller.local_broker import free_port
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    stat = Path(f"/proc/{pid}/stat")
+    return not (stat.exists() and stat.read_text().split(") ", 1)[1].startswith("Z"))
+
+
+def _listening(port: int) -> bool:
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+            return True
+    except OSError:
+        return False
+
+
+def test_finding_8_sigterm_stops_the_commands_mosquitto(tmp_path: Path) -> None:
+    """SIGTERM to `omnishelf broker` ends its Mosquitto process and frees the port."""
+    port = free_port()
+    omnishelf = Path(sys.executable).parent / "omnishelf"
+    command = [
+        str(omnishelf),
+        "broker",
+        "--labels=1",
+        f"--port={port}",
+        f"--workdir={tmp_path / 'broker'}",
+        f"--secret-file={tmp_path / 'secret'}",
+    ]
+    process = subprocess.Popen(command, stderr=subprocess.PIPE, text=True)
+    try:
+        assert process.stderr is not None
+        pid = None
+        for line in process.stderr:
+            if found := re.search(r"mosquitto \(pid (\d+)\)", line):
+                pid = int(found[1])
+                break
+        assert pid is not None, "the command never said it was running"
+        assert _alive(pid)
+        assert _listening(port)
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=10) == 0
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+        if process.stderr is not None:
+            process.stderr.close()
+    assert not _alive(pid)
+    assert not _listening(port)
