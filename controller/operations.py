@@ -46,9 +46,7 @@ class NotFound(OperationRefused):
 def location_parts(location: str) -> tuple[str, ...]:
     """A location's parts ("Reyon 3 / Raf 2" -> ("reyon 3", "raf 2")): case and spacing do not
     matter, empty parts are dropped."""
-    return tuple(
-        " ".join(part.split()).casefold() for part in location.split("/") if part.strip()
-    )
+    return tuple(" ".join(part.split()).casefold() for part in location.split("/") if part.strip())
 
 
 def at_location(stored: str | None, wanted: tuple[str, ...]) -> bool:
