@@ -87,7 +87,7 @@ class Gate:
     ) -> None:
         self.app = app
         self.controller_of = controller_of
-        self.buckets = guard
+        self.guard = guard
         self.failures = guard.failures
         self.denials = guard.denials
 
@@ -101,14 +101,14 @@ class Gate:
             if not await self._api(scope, send, address):
                 return
         elif path.startswith(SCAN_PATHS):
-            if wait_s := self.buckets.scan_address.take(address):
+            if wait_s := self.guard.scan_address.take(address):
                 await too_many(send, wait_s, "too many scans from this address")
                 return
-            if wait_s := self.buckets.scan_store.take("store"):
+            if wait_s := self.guard.scan_store.take("store"):
                 await too_many(send, wait_s, "too many scans in this store just now")
                 return
         elif path == "/login" and method == "POST":
-            wait_s = self.failures.wait_s(address) or self.buckets.login.take(address)
+            wait_s = self.failures.wait_s(address) or self.guard.login.take(address)
             if wait_s:
                 await too_many(send, wait_s, "too many sign-in attempts from this address")
                 return
@@ -122,7 +122,7 @@ class Gate:
 
     async def _api(self, scope: Scope, send: Send, address: str) -> bool:
         """True when the request may go on (its token on the state); else it was answered."""
-        if wait_s := self.buckets.api_address.take(address):
+        if wait_s := self.guard.api_address.take(address):
             await too_many(send, wait_s, "too many requests from this address")
             return False
         if wait_s := self.failures.wait_s(address):
@@ -155,7 +155,7 @@ class Gate:
                 send, 401, "the token is unknown or revoked", {"WWW-Authenticate": "Bearer"}
             )
             return False
-        if wait_s := self.buckets.api_token.take(token.name):
+        if wait_s := self.guard.api_token.take(token.name):
             await too_many(send, wait_s, f"too many requests with token {token.name!r}")
             return False
         scope.setdefault("state", {})[STATE_KEY_TOKEN] = token
