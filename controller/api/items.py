@@ -216,6 +216,6 @@ async def search(
         str | None, Query(max_length=200, description="part of a name or SKU; a GTIN")
     ] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=1_000_000_000)] = 0,
 ) -> list[CatalogItem]:
     return await search_items(controller.conn, q, limit=limit, offset=offset)
