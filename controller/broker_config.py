@@ -1,8 +1,9 @@
 """The runtime files of a store broker, rendered from the shipped deploy/mosquitto/.
 
 `deploy/mosquitto/acl` is a template with `{store}`: rendered once per store the broker serves
-(a store's broker serves one; the tests' shared broker many). `mosquitto.conf` names the
-listeners, the files and the persistence directory, then includes `conf.d/`. Every listener binds
+(a store's broker serves one; the tests' shared broker many). `mosquitto.conf` loads the limits
+plugin (controller/limits_plugin.py), names the listeners, the files and the persistence
+directory, then includes `conf.d/`. Every listener binds
 the client id to the username (`use_username_as_clientid` is a per-listener option in Mosquitto
 2.0): a client cannot take over another's session by connecting under its client id.
 """
@@ -19,6 +20,11 @@ from firmware_protocol.topics import check_id
 
 DEPLOY_DIR = Path(__file__).resolve().parent.parent / "deploy" / "mosquitto"
 ACL_TEMPLATE = DEPLOY_DIR / "acl"
+# Per-role limits of the limits plugin (deploy/mosquitto/plugin/omnishelf_limits.c) for devices
+# and access points: a device's largest message is a few hundred bytes (a chunk request, a
+# report), its retained state documents (birth, death, reported) under 200 bytes.
+DEVICE_MAX_PAYLOAD = 65536
+DEVICE_MAX_RETAINED = 4096
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,11 +54,16 @@ def render_conf(
     password_file: Path,
     acl_file: Path,
     log_file: Path,
+    limits_plugin: Path,
     tls: TlsListener | None = None,
 ) -> str:
     """mosquitto.conf for a broker whose private files live in `workdir`; `port` None: no plain
-    listener (TLS only)."""
-    lines: list[str] = []
+    listener (TLS only). The limits plugin's options are in conf.d/omnishelf.conf."""
+    lines: list[str] = [
+        f"plugin {limits_plugin}",
+        f"plugin_opt_device_max_payload {DEVICE_MAX_PAYLOAD}",
+        f"plugin_opt_device_max_retained {DEVICE_MAX_RETAINED}",
+    ]
     if port is not None:
         lines += [f"listener {port} {host}", "use_username_as_clientid true"]
     if tls is not None:

@@ -22,6 +22,7 @@ from broker_access.address import BrokerAddress
 from broker_access.credentials import client_password, service_users
 from controller.broker_config import TlsListener, device_ids, render_acl, render_conf
 from controller.errors import ControllerError
+from controller.limits_plugin import limits_plugin
 from controller.provisioning import write_password_file
 from controller.settings import Settings
 
@@ -171,6 +172,7 @@ class LocalBroker:
             password_file=self.password_file,
             acl_file=self.acl_file,
             log_file=self.log_file,
+            limits_plugin=limits_plugin(),
             tls=self.tls,
         )
         conf.write_text(text, encoding="utf-8")

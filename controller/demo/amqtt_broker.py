@@ -4,7 +4,7 @@ It enforces what deploy/mosquitto/ enforces, through amqtt's plugin hooks:
 - authentication: every client gives a username and the password derived from the store secret
   for that username (`broker_access.credentials`); anonymous clients are refused;
 - topics (deploy/mosquitto/acl, with the store read from the service account's name):
-  `controller-{store}` reads and writes `os1/{store}/#` and `omnishelf/{store}/#`;
+  `controller-{store}` reads and writes `os1/{store}/#` and writes its receipts;
   `controller-{store}-catalog` reads the store's catalog and writes its receipts; `hq-{store}`
   writes `omnishelf/{store}/catalog/#` and reads `omnishelf/{store}/catalog-status/#`;
   `observer-{store}` reads the store; every other user (a device or an access point) writes only
@@ -47,7 +47,7 @@ _ACL: tuple[tuple[re.Pattern[str], tuple[tuple[str, ...], tuple[str, ...]]], ...
     ),
     (
         re.compile(r"controller-(?P<s>.+)"),
-        (("os1/{s}/#", "omnishelf/{s}/#"), ("os1/{s}/#", "omnishelf/{s}/#")),
+        (("os1/{s}/#", "omnishelf/{s}/catalog-status/#"), ("os1/{s}/#",)),
     ),
     (
         re.compile(r"hq-(?P<s>.+)"),
