@@ -254,6 +254,7 @@ class StoreRig:
             "OMNISHELF_STORE_SECRET": self.broker.store_secret,
             "OMNISHELF_STATE_DB": str(self.db),
             "OMNISHELF_ADOPT": '["lbl-*"]',
+            "OMNISHELF_ADOPT_ACCESS_POINTS": '["ap-*"]',
             "OMNISHELF_RENDER_WORKERS": str(self.shape.render_workers),
             "OMNISHELF_PUBLIC_URL": "https://shop.example",
         }

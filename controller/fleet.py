@@ -1,10 +1,18 @@
 """The device registry fed by what devices publish: births, deaths, telemetry, command results.
 
-- A Birth registers the device (adopted only if it matches the store's allowlist or staff adopted
-  it: an unknown device is listed, never pushed to), marks it online in that session, and catches
-  it up: what it says it displays is recorded, a label with no image yet is queued for rendering,
-  and a label that shows anything but its desired image gets its push at once.
-- A Death marks it offline unless it belongs to an older session (a late Will).
+- Only a gateway allowed to speak for a device is heard (controller/gateways.py): the device
+  itself, or a trusted access point; every other message counts only from the device's current
+  gateway. The rest is dropped before it reaches the registry.
+- A Birth registers the device (adopted only if it matches the store's allowlist for its kind —
+  OMNISHELF_ADOPT for labels and other devices, OMNISHELF_ADOPT_ACCESS_POINTS for access points —
+  or staff adopted it: an unknown device is listed, never pushed to), marks it online in that
+  session, and catches it up: what it says it displays is recorded, a label with no image yet is
+  queued for rendering, and a label that shows anything but its desired image gets its push at
+  once. A device that changes kind (a label now born as an access point) is adopted anew, never
+  by its old adoption. A label born under another gateway has moved there: its retained
+  documents under the old one are deleted (PROTOCOL.md §2.3).
+- A Death marks it offline unless it belongs to an older session (a late Will); an access
+  point's Death makes its labels unreachable until it is born again (state/fleet_repo.py).
 - Telemetry updates battery, signal and last-seen. A sequence gap (messages lost while the
   controller was away) or a message from a device the registry does not know makes the
   controller ask for a Rebirth, rate-limited per device.
@@ -24,9 +32,10 @@ from datetime import datetime
 
 import aiosqlite
 
+from controller.gateways import GatewayTrust
 from controller.link import Publisher
 from controller.pipeline.push_stage import PushStage
-from controller.state.devices_repo import binding_of, device
+from controller.state.devices_repo import binding_of, device, is_access_point
 from controller.state.fleet_repo import (
     BirthFacts,
     record_birth,
@@ -36,12 +45,14 @@ from controller.state.fleet_repo import (
 )
 from controller.state.labels_repo import Priority, ensure_push, label_state, record_report
 from controller.state.render_queue import enqueue_labels
+from controller.state.revisions_repo import MAX_REVISION
 from firmware_protocol.codec import encode
 from firmware_protocol.messages import (
     Birth,
     CommandResult,
     Death,
     Message,
+    Opcode,
     Rebirth,
     Telemetry,
 )
@@ -63,25 +74,47 @@ class Fleet:
         clock: Callable[[], datetime],
         adopt_patterns: tuple[str, ...],
         on_work: Callable[[], None],
+        adopt_access_points: tuple[str, ...] = (),
     ) -> None:
         self.conn = conn
         self.publisher = publisher
         self.push = push
         self.clock = clock
         self.adopt_patterns = adopt_patterns
+        self.adopt_access_points = adopt_access_points
+        self.trust = GatewayTrust(conn, clock=clock)
         self.on_work = on_work  # wakes the render and push stages
         self._telemetry_seq: dict[str, int] = {}
         self._rebirth_asked: dict[str, float] = {}
         self._txn = secrets.randbelow(2**31)
         self._waiting: dict[tuple[str, int], asyncio.Future[CommandResult]] = {}
 
-    def adoptable(self, device_id: str) -> bool:
-        return any(fnmatch.fnmatchcase(device_id, p) for p in self.adopt_patterns)
+    def adoptable(self, device_id: str, *, access_point: bool = False) -> bool:
+        patterns = self.adopt_access_points if access_point else self.adopt_patterns
+        return any(fnmatch.fnmatchcase(device_id, p) for p in patterns)
+
+    async def admits(self, address: DeviceAddress, msg: Message) -> bool:
+        """Whether the message's gateway may speak for its device (controller/gateways.py)."""
+        if isinstance(msg, Birth):
+            return await self.trust.may_be_born(address)
+        return await self.trust.may_speak(address, DELIVERY[msg.OPCODE].channel.value)
 
     async def on_birth(
         self, address: DeviceAddress, birth: Birth, *, replayed: bool = False
     ) -> None:
+        if not await self.trust.may_be_born(address):
+            return
         now = self.clock()
+        existing = await device(self.conn, address.device)
+        access_point = birth.model.kind is DeviceKind.ACCESS_POINT
+        changed_kind = existing is not None and is_access_point(existing.model) != access_point
+        if changed_kind:
+            log.warning(
+                "%s changed kind (model %s -> %s): its adoption is decided again",
+                address.device,
+                existing.model if existing else None,
+                birth.model.name,
+            )
         facts = BirthFacts(
             gateway_id=address.gateway,
             model=int(birth.model),
@@ -97,21 +130,44 @@ class Fleet:
             address.device,
             facts,
             now,
-            adopt=self.adoptable(address.device),
+            adopt=self.adoptable(address.device, access_point=access_point),
             replayed=replayed,
+            reset_adoption=changed_kind,
         )
         self._telemetry_seq.pop(address.device, None)
-        if registered is None or not registered.adopted or birth.model.kind is not DeviceKind.LABEL:
+        if registered is None:
+            return
+        self.trust.registered(address.device, registered.gateway_id, registered.model)
+        if existing is not None and existing.gateway_id != registered.gateway_id and not replayed:
+            log.info(
+                "%s moved from gateway %s to %s",
+                address.device,
+                existing.gateway_id,
+                address.gateway,
+            )
+            await self._forget_path(
+                DeviceAddress(address.store, existing.gateway_id, address.device)
+            )
+        if access_point and not registered.adopted and self.adoptable(address.device):
+            log.warning(
+                "%s is an access point: OMNISHELF_ADOPT does not adopt access points;"
+                " adopt it (POST /api/v1/devices/%s/adopt) or list it in"
+                " OMNISHELF_ADOPT_ACCESS_POINTS",
+                address.device,
+                address.device,
+            )
+        if not registered.adopted or birth.model.kind is not DeviceKind.LABEL:
             return
         self.push.transfers.forget(address.device)  # a new session has no transfer in RAM
-        await record_report(
-            self.conn,
-            address.device,
-            birth.displayed_revision,
-            birth.displayed_hash,
-            now,
-            authoritative=True,
-        )
+        if birth.displayed_revision <= MAX_REVISION:  # above it: no controller issued it
+            await record_report(
+                self.conn,
+                address.device,
+                birth.displayed_revision,
+                birth.displayed_hash,
+                now,
+                authoritative=True,
+            )
         await self.catch_up(address.device, birth, now)
 
     async def catch_up(self, device_id: str, birth: Birth, now: datetime) -> None:
@@ -125,6 +181,20 @@ class Fleet:
         elif state.desired_hash != birth.displayed_hash:
             await ensure_push(self.conn, device_id, now)
         self.on_work()
+
+    async def _forget_path(self, old: DeviceAddress) -> None:
+        """Delete a moved device's retained documents under the gateway it left (§2.3, §2.5), so
+        that a restarted controller is not handed its old Birth again."""
+        for opcode in (Opcode.BIRTH, Opcode.DEATH, Opcode.REPORTED, Opcode.DESIRED):
+            await self.publisher.publish(old.topic(opcode), b"", qos=1, retain=True)
+
+    async def adopted(self, device_id: str) -> None:
+        """Staff adopted a device: an access point is trusted from now on (within the trust
+        cache's few seconds) and asked to introduce itself and its labels again."""
+        self.trust.forget(device_id)
+        found = await device(self.conn, device_id)
+        if found is not None and is_access_point(found.model):
+            await self.ask_rebirth(DeviceAddress(self.push.store, device_id, device_id), "adopted")
 
     async def on_death(self, address: DeviceAddress, death: Death) -> None:
         await record_death(self.conn, address.device, death.session, self.clock())

@@ -122,6 +122,7 @@ class Controller:
             self.push_stage,
             clock=clock,
             adopt_patterns=settings.adopt,
+            adopt_access_points=settings.adopt_access_points,
             on_work=self.wake,
         )
         self.operations = StaffOperations(conn, self.fleet, clock=clock, on_work=self.wake)
@@ -265,7 +266,9 @@ class Controller:
         if not reports:
             return
         try:
-            if await self.push_stage.on_reports(reports):
+            # Only from each label's current gateway (controller/gateways.py).
+            admitted = await self.fleet.trust.admit(reports, "reported")
+            if admitted and await self.push_stage.on_reports(admitted):
                 self._push_kick.set()
         except Exception:
             log.exception("failed to record %d reports", len(reports))
@@ -284,6 +287,8 @@ class Controller:
         if parsed.direction is not Direction.UP or delivery.channel is not parsed.channel:
             log.warning("dropped %s on channel %s", type(msg).__name__, parsed.channel)
             return
+        if not await self.fleet.admits(parsed.address, msg):
+            return  # a gateway speaking for a device it does not carry (controller/gateways.py)
         if isinstance(msg, Birth):
             await self.fleet.on_birth(parsed.address, msg, replayed=incoming.retain)
             return

@@ -39,6 +39,9 @@ class Settings(BaseSettings):
     render_workers: Annotated[int, Field(ge=1, le=64)] = max(1, os.cpu_count() or 1)
     max_push_attempts: Annotated[int, Field(ge=1, le=100)] = 6
     adopt: tuple[str, ...] = ()  # glob patterns of device ids adopted at their first birth
+    # Access points may speak for other devices, so they are adopted only explicitly: by an admin
+    # or by these patterns (never by `adopt`) at their first birth (controller/gateways.py).
+    adopt_access_points: tuple[str, ...] = ()
     http_host: str = "127.0.0.1"
     http_port: Annotated[int, Field(ge=0, le=65535)] = 8000
 

@@ -15,7 +15,9 @@ from rich.table import Table
 
 from broker_access.address import BrokerAddress
 from device_sim.behaviour import Behaviour
+from device_sim.errors import SimulatorError
 from device_sim.export import contact_sheet, export_png
+from device_sim.sessions import SessionCounters
 from device_sim.simulator import Simulator
 from device_sim.store import StoreSpec, build_store
 
@@ -54,6 +56,12 @@ def sim(
     duplication: Annotated[float, typer.Option(min=0.0, max=1.0)] = 0.0,
     offline_rate: Annotated[float, typer.Option(help="offline windows per device per hour")] = 0.0,
     seed: Annotated[int, typer.Option()] = 1,
+    state_dir: Annotated[
+        Path | None,
+        typer.Option(
+            help="where session counters persist (default: the secret file's directory, else var/)"
+        ),
+    ] = None,
     duration: Annotated[float, typer.Option(help="seconds to run; 0 = until Ctrl-C")] = 0.0,
     contact_sheet_png: Annotated[Path | None, typer.Option("--contact-sheet")] = None,
     export_dir: Annotated[Path | None, typer.Option(help="one PNG per label at exit")] = None,
@@ -70,7 +78,13 @@ def sim(
         seed=seed,
     )
     spec = StoreSpec(store, labels, sensors, fitting_rooms, access_points)
-    gateways = build_store(spec, behaviour)
+    # Session counters never go down, not even across runs (PROTOCOL.md §4.6; sessions.py).
+    state = state_dir or (secret_file.parent if secret_file is not None else Path("var"))
+    try:
+        counters = SessionCounters.for_store(state, store)
+    except (OSError, SimulatorError) as exc:
+        raise typer.BadParameter(str(exc), param_hint="--state-dir") from exc
+    gateways = build_store(spec, behaviour, counters=counters)
     address = BrokerAddress.parse(broker, ca_file=ca_file, cert_file=cert_file, key_file=key_file)
     simulator = Simulator(gateways, address, read_secret(secret_file))
     started = time.monotonic()

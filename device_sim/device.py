@@ -10,6 +10,7 @@ import random
 from dataclasses import dataclass, field
 
 from device_sim.behaviour import Behaviour
+from device_sim.sessions import SessionCounters
 from firmware_protocol.messages import (
     NO_HASH,
     Birth,
@@ -59,6 +60,7 @@ class SimDevice:
     event_id: int = 0
     commands_seen: set[int] = field(default_factory=set)
     mains_powered: bool = False
+    counters: SessionCounters | None = None  # persists `session` (sessions.py); None: memory
 
     # ---- identity and availability ------------------------------------------------------------
 
@@ -85,8 +87,11 @@ class SimDevice:
         return [self.birth()]
 
     def new_session(self) -> None:
-        """Event ids and telemetry sequence numbers restart with each session (§8.1, §8.2)."""
+        """Event ids and telemetry sequence numbers restart with each session (§8.1, §8.2);
+        the session counter never goes down, and is persisted before it is announced (§4.6)."""
         self.session += 1
+        if self.counters is not None:
+            self.counters.ensure(self.device_id, self.session)
         self.event_id = 0
         self.telemetry_seq = 0
         self.commands_seen.clear()

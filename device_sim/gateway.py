@@ -10,6 +10,11 @@ gateway reports the device's Death and drops its traffic).
 Sans-IO: `receive` and `due` take the current time and return `Outgoing` items; mqtt.py moves
 the bytes. Frames that fail to decode (bad CRC, malformed) are counted and dropped, which makes
 the chunk "missing" so that the label asks for it again.
+
+Session counters (the access point's own and each device's) never go down: with a
+`SessionCounters` file they survive a simulator restart (sessions.py). A Rebirth addressed to an
+access point itself re-announces it and every device it carries, with their current sessions
+(what the controller asks of an access point it has just adopted).
 """
 
 from __future__ import annotations
@@ -24,15 +29,20 @@ from dataclasses import dataclass, field
 from device_sim.behaviour import Behaviour
 from device_sim.device import SimDevice
 from device_sim.label import SimLabel
+from device_sim.sessions import SessionCounters
 from firmware_protocol.codec import decode
 from firmware_protocol.errors import ProtocolError
 from firmware_protocol.messages import (
     NO_HASH,
     Birth,
     Chunk,
+    CommandResult,
+    CommandStatus,
     Death,
     Desired,
     Message,
+    Ping,
+    Rebirth,
     Reported,
     ReportResult,
 )
@@ -76,6 +86,7 @@ class Gateway:
     devices: dict[str, SimDevice] = field(default_factory=dict)
     is_access_point: bool = False
     stats: GatewayStats = field(default_factory=GatewayStats)
+    counters: SessionCounters | None = None  # persists `ap_session`; None: memory only
 
     def __post_init__(self) -> None:
         seed = f"{self.behaviour.seed}:{self.gateway_id}"
@@ -103,7 +114,7 @@ class Gateway:
         """Boot every device: births (and what labels show), first wakes scheduled."""
         out: list[Outgoing] = []
         if self.is_access_point:
-            self.ap_session += 1
+            self._next_ap_session()
             out.append(Outgoing(self.gateway_id, self.ap_birth()))
         for device in self.devices.values():
             out += [Outgoing(device.device_id, m) for m in device.boot(now)]
@@ -116,7 +127,7 @@ class Gateway:
         """A new MQTT connection: every device behind it announces a new session."""
         out: list[Outgoing] = []
         if self.is_access_point:
-            self.ap_session += 1
+            self._next_ap_session()
             out.append(Outgoing(self.gateway_id, self.ap_birth()))
         for device in self.devices.values():
             if device.device_id in self._offline_until:
@@ -128,15 +139,26 @@ class Gateway:
     def connect(self, now: float) -> list[Outgoing]:
         return self.reconnected() if self.started else self.start(now)
 
+    def _next_ap_session(self) -> None:
+        self.ap_session += 1
+        if self.counters is not None:
+            self.counters.ensure(self.gateway_id, self.ap_session)
+
     def will(self) -> WillMessage:
         """The Death the broker publishes if this connection is lost (the MQTT Will).
 
-        Called after `connect` computed the new session, before the CONNECT is sent.
+        Called before the CONNECT is sent, with the session `connect` will then announce; that
+        session is persisted first (§4.6: a Will must never name a session a restarted
+        simulator could use again).
         """
         if self.is_access_point:
-            return WillMessage(self.gateway_id, Death(self.ap_session + 1))
-        (device,) = self.devices.values()
-        return WillMessage(device.device_id, Death(device.session + 1))
+            will = WillMessage(self.gateway_id, Death(self.ap_session + 1))
+        else:
+            (device,) = self.devices.values()
+            will = WillMessage(device.device_id, Death(device.session + 1))
+        if self.counters is not None:
+            self.counters.ensure(will.device_id, will.message.session)
+        return will
 
     def goodbye(self) -> list[Outgoing]:
         """Deaths for every device (and the access point) of a gateway shutting down cleanly."""
@@ -180,6 +202,8 @@ class Gateway:
     def receive(self, device_id: str, payload: bytes, now: float) -> list[Outgoing]:
         device = self.devices.get(device_id)
         if device is None:
+            if self.is_access_point and device_id == self.gateway_id:
+                return self._receive_own(payload)
             return []
         try:
             msg = decode(payload)
@@ -209,6 +233,53 @@ class Gateway:
             return out
         self._inbox[device_id].extend([msg] * copies)
         return []
+
+    def _receive_own(self, payload: bytes) -> list[Outgoing]:
+        """A command for the access point itself."""
+        try:
+            msg = decode(payload)
+        except ProtocolError as exc:
+            self.stats.rejected_frames += 1
+            log.debug("%s dropped a bad frame: %s", self.gateway_id, exc)
+            return []
+        self.stats.received += 1
+        me = self.gateway_id
+        match msg:
+            case Rebirth(txn=txn):
+                out = [Outgoing(me, self.ap_birth())]
+                out += [
+                    Outgoing(device.device_id, device.birth())
+                    for device in self.devices.values()
+                    if device.device_id not in self._offline_until
+                ]
+                return [*out, Outgoing(me, CommandResult(txn, CommandStatus.OK))]
+            case Ping(txn=txn):
+                return [Outgoing(me, CommandResult(txn, CommandStatus.OK))]
+        asked = getattr(msg, "txn", None)
+        if asked is None:
+            return []
+        return [Outgoing(me, CommandResult(asked, CommandStatus.UNSUPPORTED, type(msg).__name__))]
+
+    # ---- roaming ------------------------------------------------------------------------------
+
+    def join(self, device: SimDevice, now: float) -> list[Outgoing]:
+        """A device came into this access point's range (it moved here): it is announced with a
+        new session, and wakes on this access point's schedule from now on."""
+        self.add(device)
+        self._offline_until.pop(device.device_id, None)
+        self._last_wake[device.device_id] = now
+        self._schedule_wake(device, now)
+        return [Outgoing(device.device_id, m) for m in device.boot(now)]
+
+    def leave(self, device_id: str) -> SimDevice:
+        """A device went out of range for good (to another access point): forgotten here."""
+        device = self.devices.pop(device_id)
+        self._inbox.pop(device_id, None)
+        self._latest_desired.pop(device_id, None)
+        self._offline_until.pop(device_id, None)
+        self._wakes = [w for w in self._wakes if w[2] != device_id]
+        heapq.heapify(self._wakes)
+        return device
 
     def _deliver(self, device: SimDevice, msg: Message, now: float) -> list[Outgoing]:
         delay = self._airtime(msg, now)

@@ -47,6 +47,15 @@ class Simulator:
     def gateway_of(self, device_id: str) -> Gateway:
         return self.links[self._device_gateway[device_id]].gateway
 
+    def move(self, device_id: str, gateway_id: str) -> None:
+        """The device roams to another access point: it leaves its gateway and is announced by
+        the new one (PROTOCOL.md §2.3)."""
+        old = self.links[self._device_gateway[device_id]]
+        new = self.links[gateway_id]
+        device = old.gateway.leave(device_id)
+        self._device_gateway[device_id] = gateway_id
+        new.act(lambda now: new.gateway.join(device, now))
+
     def act(self, device_id: str, action: Callable[[Gateway, float], list[Outgoing]]) -> None:
         """Run a fault or staff action on a device's gateway and publish its result."""
         link = self.links[self._device_gateway[device_id]]

@@ -16,6 +16,7 @@ from device_sim.behaviour import Behaviour
 from device_sim.fitting_room import SimFittingRoom
 from device_sim.gateway import Gateway
 from device_sim.label import SimLabel
+from device_sim.sessions import SessionCounters
 from device_sim.shelf_sensor import SimShelfSensor
 from firmware_protocol.models import DeviceModel, ModelId, model
 
@@ -60,8 +61,10 @@ def build_store(
     *,
     vendor_key: Ed25519PublicKey | None = None,
     fitting_room_epcs: tuple[str, ...] = (),
+    counters: SessionCounters | None = None,
 ) -> list[Gateway]:
-    """The gateways of a store, each holding its devices."""
+    """The gateways of a store, each holding its devices; with `counters`, every session
+    counter continues above the previous run's (sessions.py)."""
     rng = random.Random(f"{behaviour.seed}:{spec.store}")  # noqa: S311 - simulation
     gateways: list[Gateway] = []
     aps = [
@@ -102,7 +105,22 @@ def build_store(
             catalogue_epcs=fitting_room_epcs,
         )
         gateways.append(_direct(spec.store, behaviour, room))
+    if counters is not None:
+        _continue_sessions(gateways, counters)
     return gateways
+
+
+def _continue_sessions(gateways: list[Gateway], counters: SessionCounters) -> None:
+    keys = [gw.gateway_id for gw in gateways if gw.is_access_point]
+    keys += [device_id for gw in gateways for device_id in gw.devices]
+    first = counters.start(keys)
+    for gw in gateways:
+        gw.counters = counters
+        if gw.is_access_point:
+            gw.ap_session = first[gw.gateway_id]
+        for device in gw.devices.values():
+            device.session = first[device.device_id]
+            device.counters = counters
 
 
 def _direct(

@@ -132,6 +132,7 @@ async def devices(
 )
 async def adopt(device_id: str, controller: ControllerDep, token: Admin) -> None:
     await controller.operations.adopt(device_id, actor=token.name)
+    await controller.fleet.adopted(device_id)  # an access point is trusted, and asked to rebirth
 
 
 @router.get("/problems", tags=["devices"], summary="What needs attention, counted (viewer)")

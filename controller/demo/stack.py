@@ -277,6 +277,7 @@ async def running_demo(
                 store_secret=secret,  # type: ignore[arg-type]
                 state_db=workdir / "state.db",
                 adopt=("lbl-*",),
+                adopt_access_points=("ap-*",),
                 public_url=url,
                 render_workers=workers or default_workers(),
                 http_port=sock.getsockname()[1],

@@ -8,7 +8,11 @@ The outbox (state/labels_repo.py) says which label owes which revision; this sta
   a margin, doubling with each attempt, capped; after `max_attempts` the label gets a problem
   report (a person must look at it) and is still retried, slowly;
 - the label's transfer requests are answered from the offer in memory (controller/transfers.py);
-  a request for an offer this process does not know (it restarted) makes the push due again.
+  a request for an offer this process does not know (it restarted) makes the push due again;
+- a label's report counts only if it is credible (controller/report_check.py): one claiming a
+  revision above the desired one or an image never sent is not recorded; it raises a problem
+  and a corrective push (backing off for a label that keeps doing it). Reports reach this stage
+  only from the label's current gateway (controller/gateways.py).
 
 Most urgent first (staff, single changes, then bulk), and a newer image replaces the one queued
 for a label, so a store-wide reprice never delays a price fix. Messages of one label are
@@ -28,6 +32,7 @@ from datetime import datetime, timedelta
 import aiosqlite
 
 from controller.link import Publisher
+from controller.report_check import ReportCheck
 from controller.state.database import transaction
 from controller.state.devices_repo import Device, devices_by_id
 from controller.state.fleet_repo import set_problem
@@ -95,6 +100,7 @@ class PushStage:
         self.clock = clock
         self.max_attempts = max_attempts
         self.transfers = ImageTransfers()
+        self.report_check = ReportCheck(conn, clock=clock)
         # Most urgent first: a staff fix or a single change overtakes a reprice's queued
         # offers. Bounded by the rounds (below), not by the queue, so that putting never waits.
         self.outgoing: asyncio.PriorityQueue[Outgoing] = asyncio.PriorityQueue()
@@ -193,8 +199,13 @@ class PushStage:
         return await self.on_reports([(address, reported)])
 
     async def on_reports(self, reports: list[tuple[DeviceAddress, Reported]]) -> bool:
-        """Record what labels show, in arrival order; True when that settled a push."""
+        """Record what labels show, in arrival order; True when that settled a push or made a
+        corrective one."""
         now = self.clock()
+        reports, doubted = await self.report_check.sort(reports)
+        corrected = await self.report_check.answer(doubted) if doubted else 0
+        if not reports:
+            return corrected > 0
         recorded = await record_reports(
             self.conn, [(a.device, r.revision, r.content_hash) for a, r in reports], now
         )
@@ -209,7 +220,7 @@ class PushStage:
         for device_id, label in (await devices_by_id(self.conn, settled)).items():
             if label.problem and label.problem.startswith(PUSH_PROBLEM):
                 await set_problem(self.conn, device_id, None, now)
-        return bool(settled)
+        return bool(settled) or corrected > 0
 
     async def on_transfer_request(self, address: DeviceAddress, request: XferRequest) -> None:
         answer = self.transfers.on_request(address.device, request)

@@ -15,6 +15,7 @@ import aiosqlite
 
 from controller.errors import ControllerError
 from controller.state.database import in_chunks, transaction
+from firmware_protocol.models import DeviceKind, ModelId
 
 
 class UnknownDevice(ControllerError):
@@ -68,6 +69,14 @@ async def register_device(
             " gateway_id = excluded.gateway_id, adopted = MAX(devices.adopted, excluded.adopted)",
             (device_id, model, gateway_id, int(adopted)),
         )
+
+
+def is_access_point(model_id: int) -> bool:
+    """Whether a registered model number is an access point's (one that may carry others)."""
+    try:
+        return ModelId(model_id).kind is DeviceKind.ACCESS_POINT
+    except ValueError:
+        return False
 
 
 def _time(value: str | None) -> datetime | None:

@@ -9,6 +9,11 @@ restarted its counter (a replaced or factory-reset unit), and ignoring it would 
 device unmanaged for good. A retained Birth replayed at subscribe time is taken only if it is
 not older: a label that moved to another access point leaves its old Birth retained under the
 old one, and the broker replays both in no particular order.
+
+Availability (§4.6): `alive` is what the device's own latest Birth and Death say; `online`, what
+everything else reads, is alive *and* reachable: a proxied label is offline while its access
+point is. An access point's Death takes its labels offline with it (their pushes wait), and its
+Birth brings back those still alive and makes their waiting pushes due.
 """
 
 from __future__ import annotations
@@ -20,7 +25,7 @@ from typing import Any
 import aiosqlite
 
 from controller.state.database import transaction
-from controller.state.devices_repo import Device, _device
+from controller.state.devices_repo import Device, _device, is_access_point
 
 LOW_BATTERY_MV = 2400
 WEAK_RSSI_DBM = -85
@@ -46,9 +51,11 @@ async def record_birth(
     *,
     adopt: bool,
     replayed: bool = False,
+    reset_adoption: bool = False,
 ) -> Device | None:
     """The device is online in `facts.session`; None for a replayed Birth older than the one
-    stored."""
+    stored. `reset_adoption`: the adoption is `adopt`, not kept from before (the device changed
+    its kind: an adopted label that now says it is an access point is not an adopted one)."""
     async with transaction(conn):
         if replayed:
             async with conn.execute(
@@ -59,11 +66,12 @@ async def record_birth(
                 return None
         await conn.execute(
             "INSERT INTO devices (device_id, model, gateway_id, adopted, firmware, session,"
-            " online, battery_mv, last_seen, max_packet, pages, checkin_s)"
-            " VALUES (?, ?, ?, ?, ?, ?, 1, ?, ?, ?, ?, ?) ON CONFLICT (device_id) DO UPDATE SET"
-            " model = excluded.model, gateway_id = excluded.gateway_id,"
-            " adopted = MAX(devices.adopted, excluded.adopted), firmware = excluded.firmware,"
-            " session = excluded.session, online = 1, battery_mv = excluded.battery_mv,"
+            " online, alive, battery_mv, last_seen, max_packet, pages, checkin_s)"
+            " VALUES (?, ?, ?, ?, ?, ?, 1, 1, ?, ?, ?, ?, ?) ON CONFLICT (device_id) DO UPDATE SET"
+            " model = excluded.model, gateway_id = excluded.gateway_id, adopted = CASE WHEN ?"
+            " THEN excluded.adopted ELSE MAX(devices.adopted, excluded.adopted) END,"
+            " firmware = excluded.firmware, session = excluded.session, online = 1, alive = 1,"
+            " battery_mv = excluded.battery_mv,"
             " last_seen = excluded.last_seen, max_packet = excluded.max_packet,"
             " pages = excluded.pages, checkin_s = excluded.checkin_s",
             (
@@ -78,23 +86,52 @@ async def record_birth(
                 facts.max_packet,
                 facts.pages,
                 facts.checkin_s,
+                int(reset_adoption),
             ),
         )
+        if facts.gateway_id == device_id and is_access_point(facts.model):
+            await _devices_behind_back(conn, device_id, at)
         async with conn.execute("SELECT * FROM devices WHERE device_id = ?", (device_id,)) as cur:
             stored = await cur.fetchone()
     return None if stored is None else _device(stored)
 
 
+async def _devices_behind_back(conn: aiosqlite.Connection, gateway_id: str, at: datetime) -> None:
+    """A gateway was born: the devices behind it that are alive are reachable again, and their
+    pushes put off while they were not are due now."""
+    cursor = await conn.execute(
+        "UPDATE devices SET online = alive WHERE gateway_id = ? AND device_id != ?"
+        " AND online != alive",
+        (gateway_id, gateway_id),
+    )
+    if cursor.rowcount > 0:
+        now = at.isoformat()
+        await conn.execute(
+            "UPDATE outbox SET next_attempt_at = ? WHERE next_attempt_at > ? AND device_id IN"
+            " (SELECT device_id FROM devices WHERE gateway_id = ? AND device_id != ?"
+            " AND online = 1)",
+            (now, now, gateway_id, gateway_id),
+        )
+
+
 async def record_death(
     conn: aiosqlite.Connection, device_id: str, session: int, at: datetime
 ) -> bool:
-    """Mark the device offline unless the Death is for an older session than its latest."""
+    """Mark the device offline unless the Death is for an older session than its latest; the
+    devices behind it (an access point's labels) become unreachable with it."""
     async with transaction(conn):
         cursor = await conn.execute(
-            "UPDATE devices SET online = 0, last_seen = ? WHERE device_id = ? AND session <= ?",
+            "UPDATE devices SET online = 0, alive = 0, last_seen = ?"
+            " WHERE device_id = ? AND session <= ?",
             (at.isoformat(), device_id, session),
         )
-    return cursor.rowcount > 0
+        if cursor.rowcount == 0:
+            return False
+        await conn.execute(
+            "UPDATE devices SET online = 0 WHERE gateway_id = ? AND device_id != ?",
+            (device_id, device_id),
+        )
+    return True
 
 
 async def record_telemetry(
@@ -112,7 +149,7 @@ async def record_telemetry(
 async def seen(conn: aiosqlite.Connection, device_id: str, at: datetime) -> bool:
     async with transaction(conn):
         cursor = await conn.execute(
-            "UPDATE devices SET last_seen = ?, online = 1 WHERE device_id = ?",
+            "UPDATE devices SET last_seen = ?, online = 1, alive = 1 WHERE device_id = ?",
             (at.isoformat(), device_id),
         )
     return cursor.rowcount > 0

@@ -24,6 +24,8 @@ import aiosqlite
 from controller.state.database import in_chunks, transaction
 from firmware_protocol.transfer import compress_planes
 
+ISSUED_KEPT = 16  # issued revisions remembered per label (state/revisions_repo.py)
+
 
 class Priority(IntEnum):
     """Lower goes first."""
@@ -114,6 +116,7 @@ async def plan_pushes(
                     current[row[0]] = (row[1], row[2])
         states: list[tuple[object, ...]] = []
         outbox: list[tuple[object, ...]] = []
+        issued: list[tuple[str, int, bytes]] = []
         for image in images:
             known = current.get(image.device_id)
             if known is not None and known[1] == image.content_hash and not image.force:
@@ -136,6 +139,7 @@ async def plan_pushes(
                 )
             )
             outbox.append((image.device_id, revision, int(image.priority), image.reason, now, now))
+            issued.append((image.device_id, revision, image.content_hash))
             revisions.append(revision)
         await conn.executemany(
             "INSERT INTO label_state (device_id, desired_revision, desired_hash, desired_at,"
@@ -155,6 +159,17 @@ async def plan_pushes(
             " enqueued_at = excluded.enqueued_at, attempts = 0,"
             " next_attempt_at = excluded.next_attempt_at",
             outbox,
+        )
+        # What was issued, so that a report of anything else is not believed (the last few
+        # revisions per label: a label further behind is re-offered the desired image anyway).
+        await conn.executemany(
+            "INSERT OR REPLACE INTO label_revisions (device_id, revision, content_hash)"
+            " VALUES (?, ?, ?)",
+            issued,
+        )
+        await conn.executemany(
+            "DELETE FROM label_revisions WHERE device_id = ? AND revision <= ?",
+            [(device_id, revision - ISSUED_KEPT) for device_id, revision, _ in issued],
         )
     return revisions
 

@@ -41,6 +41,7 @@ def _controller(broker: LocalBroker, store: str, db: Path, log: Path) -> subproc
         "OMNISHELF_STORE_SECRET": broker.store_secret,
         "OMNISHELF_STATE_DB": str(db),
         "OMNISHELF_ADOPT": '["lbl-*"]',
+        "OMNISHELF_ADOPT_ACCESS_POINTS": '["ap-*"]',
         "OMNISHELF_RENDER_WORKERS": "2",
         "OMNISHELF_PUBLIC_URL": "https://shop.example",
     }
