@@ -10,7 +10,7 @@ VENV := .venv
 STAMP := $(VENV)/.omnishelf-installed
 PYTEST_ARGS ?=
 
-.PHONY: test demo bench setup system-deps lint typecheck lock clean
+.PHONY: test demo bench chaos setup system-deps lint typecheck lock clean
 
 setup: system-deps $(STAMP)
 
@@ -41,6 +41,11 @@ test: setup lint typecheck
 # The numbers of BENCHMARKS.md (a full run takes ~15 minutes on 2 cores).
 bench: setup
 	$(VENV)/bin/omnishelf bench --json var/bench-full.json
+
+# The long chaos run (bench/chaos.py; make test runs a bounded one): 1,000 labels, three
+# rounds of broker, controller, disk and access-point faults. Prints a report of counts.
+chaos: setup
+	$(VENV)/bin/python -m bench.chaos --labels 1000 --access-points 5 --rounds 3
 
 # A whole simulated store and its web console (docs/demo.md); Ctrl-C stops it.
 # Options: make demo DEMO_ARGS="--port 8080 --labels 2000 --broker amqtt"

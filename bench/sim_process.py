@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import json
 import os
 import signal
@@ -39,7 +40,14 @@ def _say(**fields: object) -> None:
 async def _run(args: argparse.Namespace) -> None:
     spec = StoreSpec(args.store, args.labels, access_points=args.access_points)
     _say(rss_mb=rss_mb(), phase="started")
-    gateways = build_store(spec, BEHAVIOUR)
+    faults = {
+        "loss": args.loss,
+        "duplication": args.duplication,
+        "offline_rate_per_h": args.offline_rate_per_h,
+        "offline_mean_s": args.offline_mean_s,
+    }
+    behaviour = dataclasses.replace(BEHAVIOUR, **faults)
+    gateways = build_store(spec, behaviour)
     _say(rss_mb=rss_mb(), phase="built")
     secret = os.environ["OMNISHELF_STORE_SECRET"]
     simulator = Simulator(gateways, BrokerAddress.parse(args.broker), secret)
@@ -47,6 +55,10 @@ async def _run(args: argparse.Namespace) -> None:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     loop.add_signal_handler(signal.SIGTERM, stop.set)
+    # SIGUSR1: every access point dies and comes back; its labels keep what they show.
+    loop.add_signal_handler(signal.SIGUSR1, simulator.crash_access_points)
+    # SIGUSR2: the radio's faults stop, and every label in an offline window comes back.
+    loop.add_signal_handler(signal.SIGUSR2, simulator.end_faults)
     async with asyncio.TaskGroup() as tasks:
         run = tasks.create_task(simulator.run(ready=ready), name="simulator")
         await ready.wait()
@@ -61,6 +73,11 @@ def main() -> None:
     parser.add_argument("--store", required=True)
     parser.add_argument("--labels", type=int, required=True)
     parser.add_argument("--access-points", type=int, required=True)
+    # The radio's faults (the chaos run, bench/chaos.py); none by default.
+    parser.add_argument("--loss", type=float, default=0.0)
+    parser.add_argument("--duplication", type=float, default=0.0)
+    parser.add_argument("--offline-rate-per-h", type=float, default=0.0)
+    parser.add_argument("--offline-mean-s", type=float, default=300.0)
     asyncio.run(_run(parser.parse_args()))
 
 

@@ -18,6 +18,7 @@ import contextlib
 import json
 import os
 import shutil
+import signal
 import sqlite3
 import subprocess
 import sys
@@ -60,6 +61,7 @@ LABELS_PER_ACCESS_POINT = 1000
 class StoreShape:
     labels: int
     render_workers: int = max(1, os.cpu_count() or 1)
+    labels_per_access_point: int = LABELS_PER_ACCESS_POINT
 
     @property
     def items(self) -> int:
@@ -67,7 +69,7 @@ class StoreShape:
 
     @property
     def access_points(self) -> int:
-        return max(1, -(-self.labels // LABELS_PER_ACCESS_POINT))
+        return max(1, -(-self.labels // self.labels_per_access_point))
 
 
 @dataclass
@@ -210,8 +212,11 @@ class StoreRig:
                         n += 1
             # The install's own render queue is what the controller works through first.
 
-    def start_simulator(self) -> None:
+    def start_simulator(self, **behaviour: float) -> None:
+        """The simulator process; `behaviour` overrides its instant labels' knobs (loss,
+        duplication, offline_rate_per_h, offline_mean_s: the chaos run's radio faults)."""
         env = {**os.environ, "OMNISHELF_STORE_SECRET": self.broker.store_secret}
+        knobs = [f"--{name.replace('_', '-')}={value}" for name, value in behaviour.items()]
         self.simulator = subprocess.Popen(
             [
                 sys.executable,
@@ -225,6 +230,7 @@ class StoreRig:
                 str(self.shape.labels),
                 "--access-points",
                 str(self.shape.access_points),
+                *knobs,
             ],
             env=env,
             stdout=subprocess.PIPE,
@@ -316,6 +322,15 @@ class StoreRig:
                     self.watch.on_report(device_id, frame.revision, frame.content_hash)
                 elif isinstance(frame, Desired):
                     self.watch.offered[(device_id, frame.content_hash)] = time.perf_counter()
+
+    def monitor_credentials(self) -> dict[str, tuple[str, str, str]]:
+        """(client id, username, password) of the chaos run's report watch and HQ."""
+        secret = self.broker.store_secret
+        watch, hq = observer_user(self.store), hq_user(self.store)
+        return {
+            "watch": (watch, watch, client_password(secret, watch)),
+            "hq": (hq, hq, client_password(secret, hq)),
+        }
 
     # ---- waiting ------------------------------------------------------------------------------
 
@@ -415,6 +430,16 @@ class StoreRig:
             "controller_peak_rss_mb": round(peak_rss_mb(pid), 1),
             "render_workers_rss_mb": round(tree_rss_mb(pid) - main, 1),
         }
+
+    def crash_access_points(self) -> None:
+        """Every access point's connection dies without a goodbye (bench/sim_process.py)."""
+        assert self.simulator is not None
+        self.simulator.send_signal(signal.SIGUSR1)
+
+    def end_radio_faults(self) -> None:
+        """No more loss, duplication or offline windows (bench/sim_process.py)."""
+        assert self.simulator is not None
+        self.simulator.send_signal(signal.SIGUSR2)
 
     def simulator_rss_mb(self) -> float:
         assert self.simulator is not None

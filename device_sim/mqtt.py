@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import socket
 import time
 from collections.abc import Callable
 from contextlib import AsyncExitStack, suppress
@@ -55,6 +56,16 @@ class GatewayLink:
         self.connections = 0
         self.backoff = Backoff(gateway.gateway_id)
         self._connected_at: float | None = None
+        self._client_now: aiomqtt.Client | None = None
+
+    def crash(self) -> None:
+        """The access point dies (power cut, watchdog reset): its TCP connection ends without
+        a DISCONNECT, so the broker publishes its Will; it comes back after its backoff."""
+        client = self._client_now
+        sock = None if client is None else client._client.socket()
+        if isinstance(sock, socket.socket):
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
 
     def act(self, action: Callable[[float], list[Outgoing]]) -> None:
         """Run `action(now)` on the gateway and publish what it returns (tests, faults)."""
@@ -118,6 +129,7 @@ class GatewayLink:
                 await client.subscribe(device_subscription(gw.store, gw.gateway_id), qos=1)
             self.connections += 1
             self._connected_at = time.monotonic()
+            self._client_now = client
             self._enqueue(gw.connect(time.monotonic()))
             self.connected.set()
             try:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
+import functools
 from collections.abc import Callable, Iterator
 
 from broker_access.address import BrokerAddress
@@ -47,6 +49,21 @@ class Simulator:
     def gateway_of(self, device_id: str) -> Gateway:
         return self.links[self._device_gateway[device_id]].gateway
 
+    def crash_access_points(self) -> None:
+        """Every gateway link dies at once and reconnects (the chaos run's access points)."""
+        for link in self.links.values():
+            link.crash()
+
+    def end_faults(self) -> None:
+        """The radio's faults stop (no loss, duplication or new offline windows) and every
+        device in an offline window comes back: the end of the chaos run's faults."""
+        for link in self.links.values():
+            gateway = link.gateway
+            gateway.behaviour = dataclasses.replace(
+                gateway.behaviour, loss=0.0, duplication=0.0, offline_rate_per_h=0.0
+            )
+            link.act(functools.partial(_everyone_back, gateway))
+
     def move(self, device_id: str, gateway_id: str) -> None:
         """The device roams to another access point: it leaves its gateway and is announced by
         the new one (PROTOCOL.md §2.3)."""
@@ -71,3 +88,11 @@ class Simulator:
                 await link.connected.wait()
             if ready is not None:
                 ready.set()
+
+
+def _everyone_back(gateway: Gateway, now: float) -> list[Outgoing]:
+    out: list[Outgoing] = []
+    for device_id in list(gateway.devices):
+        if gateway.is_offline(device_id):
+            out += gateway.come_back(device_id, now)
+    return out
