@@ -9,8 +9,8 @@
  *   - publish at most `device_max_payload` bytes (default 65536), and
  *   - retain only its versioned state documents (channels birth, death, reported; PROTOCOL.md
  *     §2.5), of at most `device_max_retained` bytes (default 4096).
- * The check runs on Mosquitto's ACL event, so it covers a device's Will (checked at CONNECT)
- * as well as its publishes. It returns "defer" for everything else, so the password file and
+ * The check runs on Mosquitto's ACL event, so it covers a device's Will (checked when the broker
+ * sends it) as well as its publishes. It returns "defer" for everything else, so the password file and
  * the ACL file decide as before. Each refusal is logged (log_type notice).
  *
  * Build: cc -shared -fPIC -O2 -o omnishelf_limits.so omnishelf_limits.c
