@@ -36,7 +36,7 @@ from pydantic import ValidationError
 
 from controller.catalog.feed import Delete, Rejection, Upsert, valid_version, version_problem
 from controller.catalog.items import SKU_PATTERN, CatalogItem
-from controller.catalog.payload import MAX_DEPTH, nesting_depth, safe_text
+from controller.catalog.payload import MAX_DEPTH, safe_text, too_deep
 from controller.errors import ControllerError
 
 Change = Upsert | Delete | Rejection
@@ -339,8 +339,8 @@ def _column_of(loc: tuple[str | int, ...]) -> str:
 
 def _open_json(path: Path, text: str) -> ImportSource:
     # json.loads recurses per level: a deeply nested file would end in a RecursionError
-    depth = nesting_depth(text)
-    if depth > MAX_DEPTH:
+    depth = too_deep(text)
+    if depth is not None:
         raise UnreadableFile(path, f"nested {depth} deep, at most {MAX_DEPTH}")
     try:
         # Decimal: "price": 12.9 must not pass through binary floating point

@@ -13,6 +13,7 @@ from controller.catalog.payload import (
     load_json,
     nesting_depth,
     safe_json,
+    too_deep,
 )
 
 
@@ -56,3 +57,10 @@ def test_safe_json_escapes_lone_surrogates_and_bounded_cuts_with_a_marker():
     assert len(cut) < 140
     assert cut.endswith("[truncated: 10,017 characters]")
     assert bounded({"small": 1}) == {"small": 1}
+
+
+def test_too_deep_is_exact_where_strings_hold_brackets():
+    """Brackets inside strings never make a shallow payload too deep."""
+    text = json.dumps(["[" * 100, {"a": "{" * 100}])
+    assert too_deep(text) is None
+    assert too_deep("[" * 40 + "]" * 40) == 40
