@@ -164,7 +164,9 @@ def parse_catalog_message(store: str, topic: str, payload: bytes) -> ParsedMessa
             (), (Rejection(None, f"topic: {topic!r} is not under {prefix}", None),)
         )
     kind, _, sku = topic[len(prefix) :].partition("/")
-    subject: dict[str, Any] = {"batch_id": None} if kind == "batch" else {"sku": sku or None}
+    subject: dict[str, Any] = (
+        {"batch_id": None} if kind == "batch" else {"sku": safe_text(sku, 128) or None}
+    )
     known = (kind == "batch" and not sku) or (kind in ("item", "delete") and sku)
     if not known:
         rejection = Rejection(None, f"topic: unknown catalog topic {safe_text(topic)!r}", None)
