@@ -48,6 +48,18 @@ POISON: tuple[type[Exception], ...] = (
 )
 
 
+# aiosqlite's ValueErrors for a connection that is closed or never opened: the database's
+# state, never the change's (treating them as poison would dead-letter every message).
+_CONNECTION_GONE = frozenset({"no active connection", "Connection closed"})
+
+
+def is_poison(exc: BaseException) -> bool:
+    """Whether a change's own values can have caused `exc` while it was stored."""
+    if not isinstance(exc, POISON):
+        return False
+    return not (type(exc) is ValueError and str(exc) in _CONNECTION_GONE)
+
+
 @dataclass(frozen=True, slots=True)
 class ChangeResult:
     sku: str
@@ -77,6 +89,8 @@ async def apply_isolated(
     try:
         return list(await store(list(changes)))
     except POISON as exc:
+        if not is_poison(exc):
+            raise
         if len(changes) == 1:
             reason = f"could not be stored: {type(exc).__name__}: {exc}"[:400]
             log.warning("catalog change of %s quarantined: %s", change_sku(changes[0]), reason)

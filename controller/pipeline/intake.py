@@ -58,6 +58,7 @@ from controller.pipeline.ingest import (
     apply_isolated,
     change_sku,
     changes_priority,
+    is_poison,
 )
 from controller.state.catalog_repo import Stored
 from controller.state.database import transaction
@@ -149,6 +150,8 @@ class CatalogIntake:
             async with transaction(self.conn):
                 stored = [await self._store(m.changes) for _, m in messages]
         except POISON as exc:
+            if not is_poison(exc):
+                raise
             log.warning("a catalog change could not be stored (%s): isolating it", exc)
             return [await self._store_isolated(arrival, m.changes) for arrival, m in messages]
         for arrival, message in messages:  # after the commit: what later messages changed

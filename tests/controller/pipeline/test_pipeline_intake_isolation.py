@@ -120,20 +120,30 @@ async def test_a_change_that_fails_to_store_is_quarantined_and_its_neighbours_st
     assert (batch["accepted"], batch["rejected"]) == (5, 1)
 
 
+@pytest.mark.parametrize(
+    "error",
+    [sqlite3.OperationalError("database or disk is full"), ValueError("no active connection")],
+)
 async def test_a_database_that_cannot_be_written_is_not_acknowledged(
-    conn: aiosqlite.Connection,
+    conn: aiosqlite.Connection, error: Exception
 ) -> None:
-    """sqlite3.OperationalError (a full disk) is no fault of the message: it propagates from the
-    handler (no PUBACK: the broker redelivers), and no receipt claims anything was stored."""
+    """A full disk, or a closed connection, is no fault of the message: the error propagates
+    from the handler (no PUBACK: the broker redelivers), nothing is dead-lettered and no
+    receipt claims anything was stored."""
     sent = Sent()
 
-    async def full_disk(changes: list[Upsert | Delete], priority: Priority | None) -> Any:
-        raise sqlite3.OperationalError("database or disk is full")
+    async def broken(changes: list[Upsert | Delete], priority: Priority | None) -> Any:
+        raise error
 
-    intake = CatalogIntake(STORE, conn, full_disk, sent)
-    with pytest.raises(sqlite3.OperationalError):
-        await intake.on_messages([_message("item/A", _item("A"))])
-    assert sent.of("receipt") == []
+    intake = CatalogIntake(STORE, conn, broken, sent)
+    with pytest.raises(type(error)):
+        await intake.on_messages(
+            [
+                _message("item/A", _item("A")),
+                _message("batch", {"changes": [{"op": "upsert", "item": _item("B")}]}),
+            ]
+        )
+    assert sent.messages == []
 
 
 async def test_finding_10_each_receipt_names_the_message_it_answers(
