@@ -57,6 +57,20 @@ def test_valid_item_parses_with_decimals_exact():
         ({"stock": {"quantity": -1}}, "stock.quantity", "greater than or equal"),
         ({"reviews": {"rating": "5.5", "count": 1}}, "reviews.rating", "less than or equal"),
         ({"colour": "red"}, "colour", "Extra inputs"),
+        ({"version": 2**63}, "version", "less than or equal to 9223372036854775807"),
+        ({"version": True}, "version", "not a boolean"),
+        ({"name": "Fiyat \u202e09,99"}, "name", "bidi controls (U+202E at position 6)"),
+        ({"brand": "a\u2066b"}, "brand", "U+2066"),
+        ({"origin": "a\x85b"}, "origin", "U+0085"),
+        ({"net_quantity": {"value": "0.0005", "unit": "g"}}, "net_quantity.value", "at least"),
+        ({"net_quantity": {"value": "1.2345", "unit": "kg"}}, "net_quantity.value", "3 decimals"),
+        ({"stock": {"quantity": 10**13}}, "stock.quantity", "at most"),
+        ({"reviews": {"rating": "4.444", "count": 1}}, "reviews.rating", "2 decimals"),
+        (
+            {"price_history": [{"price": "5", "valid_from": "1999-12-31T23:59:59+00:00"}]},
+            "price_history.0.valid_from",
+            "2000 to 2099",
+        ),
         (
             {"promotion": {"price": "99", "starts_at": "2026-11-20T08:00:00"}},
             "promotion.starts_at",
@@ -107,3 +121,15 @@ def test_schema_document_is_current():
     """docs/catalog-item.schema.json is what the code accepts (regenerate: see docs/catalog.md)."""
     shipped = json.loads((ROOT / "docs" / "catalog-item.schema.json").read_text(encoding="utf-8"))
     assert shipped == catalog_item_schema()
+
+
+def test_stored_items_are_read_without_the_entry_bounds():
+    """An item an older controller stored (a year-1 promotion, a bidi character) is readable
+    with from_stored, so one old row cannot make the catalog unreadable."""
+    body = VALID | {
+        "name": "Eski \u202e",
+        "promotion": {"price": "1.00", "starts_at": "0001-01-01T00:00:00+00:00"},
+    }
+    item = CatalogItem.from_stored(json.dumps(body))
+    assert item.promotion is not None
+    assert item.promotion.starts_at.year == 1
