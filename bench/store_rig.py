@@ -217,25 +217,26 @@ class StoreRig:
         duplication, offline_rate_per_h, offline_mean_s: the chaos run's radio faults)."""
         env = {**os.environ, "OMNISHELF_STORE_SECRET": self.broker.store_secret}
         knobs = [f"--{name.replace('_', '-')}={value}" for name, value in behaviour.items()]
-        self.simulator = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "bench.sim_process",
-                "--broker",
-                self.broker.url,
-                "--store",
-                self.store,
-                "--labels",
-                str(self.shape.labels),
-                "--access-points",
-                str(self.shape.access_points),
-                *knobs,
-            ],
-            env=env,
-            stdout=subprocess.PIPE,
-            stderr=(self.workdir / "simulator.log").open("ab"),
-        )
+        with (self.workdir / "simulator.log").open("ab") as log:  # the child keeps a copy
+            self.simulator = subprocess.Popen(
+                [
+                    sys.executable,
+                    "-m",
+                    "bench.sim_process",
+                    "--broker",
+                    self.broker.url,
+                    "--store",
+                    self.store,
+                    "--labels",
+                    str(self.shape.labels),
+                    "--access-points",
+                    str(self.shape.access_points),
+                    *knobs,
+                ],
+                env=env,
+                stdout=subprocess.PIPE,
+                stderr=log,
+            )
 
     async def simulator_ready(self, within_s: float = 120) -> None:
         assert self.simulator is not None
@@ -446,6 +447,8 @@ class StoreRig:
         return rss_mb(self.simulator.pid)
 
     def stop(self) -> None:
+        if self.simulator is not None and self.simulator.stdout is not None:
+            self.simulator.stdout.close()
         processes = [p for p in (self.controller, self.simulator) if p is not None]
         for process in processes:
             if process.poll() is None:
