@@ -156,6 +156,10 @@ class Fleet:
                 address.device,
                 address.device,
             )
+        if access_point and registered.adopted and self.trust.refused_since_asked(address.device):
+            # Messages it carried before it was trusted (a replay at start-up in another
+            # order, a store that adopted it late) were dropped: ask for them again.
+            await self.ask_rebirth(address, "access point trusted")
         if not registered.adopted or birth.model.kind is not DeviceKind.LABEL:
             return
         self.push.transfers.forget(address.device)  # a new session has no transfer in RAM

@@ -45,6 +45,7 @@ LOG_INTERVAL_S = 60.0
 PROBLEM_AFTER = 3  # refusals before a registered gateway gets a problem
 PROBLEM_INTERVAL_S = 600.0
 SPOOF_PROBLEM = "spoke for devices it does not carry"
+UNADOPTED_PROBLEM = "an access point not adopted carries devices; adopt it to manage them"
 
 T = TypeVar("T")
 
@@ -54,6 +55,7 @@ class _Refusals:
     total: int = 0
     since_log: int = 0
     since_problem: int = 0
+    since_asked: int = 0
     logged_at: float | None = None
     problem_at: float | None = None
 
@@ -154,6 +156,7 @@ class GatewayTrust:
         seen.total += 1
         seen.since_log += 1
         seen.since_problem += 1
+        seen.since_asked += 1
         now = time.monotonic()
         if seen.logged_at is None or now - seen.logged_at >= LOG_INTERVAL_S:
             log.warning(
@@ -169,13 +172,26 @@ class GatewayTrust:
         due = seen.problem_at is None or now - seen.problem_at >= PROBLEM_INTERVAL_S
         if seen.since_problem >= PROBLEM_AFTER and due:
             seen.problem_at, seen.since_problem = now, 0
-            if await devices_by_id(self.conn, [gateway]):
-                problem = (
-                    f"{SPOOF_PROBLEM}: {seen.total} messages refused"
-                    f" (latest: {channel} for {address.device})"
-                )
-                await set_problem(self.conn, gateway, problem, self.clock())
+            found = (await devices_by_id(self.conn, [gateway])).get(gateway)
+            if found is None:
+                return  # nothing to hang a problem on: the count and the log say it
+            what = SPOOF_PROBLEM
+            if is_access_point(found.model) and not found.adopted:
+                what = UNADOPTED_PROBLEM  # most likely a new access point waiting for staff
+            problem = (
+                f"{what}: {seen.total} messages refused (latest: {channel} for {address.device})"
+            )
+            await set_problem(self.conn, gateway, problem, self.clock())
 
     def refusals(self, gateway_id: str) -> int:
         seen = self._refusals.get(gateway_id)
         return seen.total if seen else 0
+
+    def refused_since_asked(self, gateway_id: str) -> int:
+        """Refusals since the last call (an access point just trusted: were any of its messages
+        dropped before, which it should send again?)."""
+        seen = self._refusals.get(gateway_id)
+        if seen is None:
+            return 0
+        count, seen.since_asked = seen.since_asked, 0
+        return count

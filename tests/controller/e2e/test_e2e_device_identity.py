@@ -12,6 +12,7 @@ import aiomqtt
 from broker_access.credentials import client_password
 from controller.gateways import SPOOF_PROBLEM
 from controller.local_broker import LocalBroker
+from controller.service import running_controller
 from controller.state.devices_repo import device
 from controller.state.fleet_repo import DeviceFilter, count_devices
 from controller.state.labels_repo import label_state
@@ -198,3 +199,30 @@ async def test_an_access_point_adopted_only_by_the_label_pattern_is_not_trusted(
             victim_row = await device(rig.ctl.conn, victim)
             assert victim_row is not None
             assert victim_row.gateway_id == victim
+
+
+async def test_an_access_point_is_trusted_only_once_adopted_by_an_admin(broker, store_id, tmp_path):
+    """Without an access-point pattern, a new access point's labels are not registered; once an
+    admin adopts it, it is asked to rebirth and its labels are registered behind it."""
+    async with store_with_labels(
+        broker, store_id, tmp_path, labels=2, access_points=1, with_controller=False
+    ) as rig:
+        settings = broker.controller_settings(store_id, rig.db, adopt_access_points=())
+        async with running_controller(settings, workers=1) as controller:
+            rig.controller = controller
+
+            async def ap_known() -> bool:
+                found = await device(controller.conn, "ap-01")
+                return found is not None and controller.fleet.trust.refusals("ap-01") >= 2
+
+            await rig.wait_until(ap_known, what="the access point registered, its labels refused")
+            ap_row = await device(controller.conn, "ap-01")
+            assert ap_row is not None
+            assert not ap_row.adopted
+            assert await device(controller.conn, label_id(1)) is None
+            await controller.operations.adopt("ap-01", actor="test")
+            await controller.fleet.adopted("ap-01")
+            await rig.registered()
+            found = await device(controller.conn, label_id(1))
+            assert found is not None
+            assert found.gateway_id == "ap-01"
