@@ -64,13 +64,23 @@ async def record_birth(
                 row = await cursor.fetchone()
             if row is not None and facts.session < row["session"]:
                 return None
+        reachable = 1
+        if facts.gateway_id != device_id:
+            # Behind an access point: reachable only while it is online (a replayed Birth may
+            # come after the access point's Death).
+            async with conn.execute(
+                "SELECT online FROM devices WHERE device_id = ?", (facts.gateway_id,)
+            ) as cursor:
+                gateway = await cursor.fetchone()
+            reachable = 1 if gateway is None else int(gateway["online"])
         await conn.execute(
             "INSERT INTO devices (device_id, model, gateway_id, adopted, firmware, session,"
             " online, alive, battery_mv, last_seen, max_packet, pages, checkin_s)"
-            " VALUES (?, ?, ?, ?, ?, ?, 1, 1, ?, ?, ?, ?, ?) ON CONFLICT (device_id) DO UPDATE SET"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, 1, ?, ?, ?, ?, ?) ON CONFLICT (device_id) DO UPDATE SET"
             " model = excluded.model, gateway_id = excluded.gateway_id, adopted = CASE WHEN ?"
             " THEN excluded.adopted ELSE MAX(devices.adopted, excluded.adopted) END,"
-            " firmware = excluded.firmware, session = excluded.session, online = 1, alive = 1,"
+            " firmware = excluded.firmware, session = excluded.session,"
+            " online = excluded.online, alive = 1,"
             " battery_mv = excluded.battery_mv,"
             " last_seen = excluded.last_seen, max_packet = excluded.max_packet,"
             " pages = excluded.pages, checkin_s = excluded.checkin_s",
@@ -81,6 +91,7 @@ async def record_birth(
                 int(adopt),
                 facts.firmware,
                 facts.session,
+                reachable,
                 facts.battery_mv,
                 at.isoformat(),
                 facts.max_packet,
