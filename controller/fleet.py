@@ -45,7 +45,6 @@ from controller.state.fleet_repo import (
 )
 from controller.state.labels_repo import Priority, ensure_push, label_state, record_report
 from controller.state.render_queue import enqueue_labels
-from controller.state.revisions_repo import MAX_REVISION
 from firmware_protocol.codec import encode
 from firmware_protocol.messages import (
     Birth,
@@ -54,12 +53,16 @@ from firmware_protocol.messages import (
     Message,
     Opcode,
     Rebirth,
+    Reported,
+    ReportResult,
     Telemetry,
 )
 from firmware_protocol.models import DeviceKind, ModelId
 from firmware_protocol.topics import DELIVERY, DeviceAddress
 
 log = logging.getLogger(__name__)
+
+BOOT = ReportResult.BOOT
 
 REBIRTH_INTERVAL_S = 60.0
 
@@ -163,15 +166,21 @@ class Fleet:
         if not registered.adopted or birth.model.kind is not DeviceKind.LABEL:
             return
         self.push.transfers.forget(address.device)  # a new session has no transfer in RAM
-        if birth.displayed_revision <= MAX_REVISION:  # above it: no controller issued it
-            await record_report(
-                self.conn,
-                address.device,
-                birth.displayed_revision,
-                birth.displayed_hash,
-                now,
-                authoritative=True,
-            )
+        # What a Birth says it shows is a report too: judged like one (controller/report_check.py).
+        shown = Reported(birth.displayed_revision, birth.displayed_hash, birth.shown_page, BOOT)
+        _, doubted = await self.push.report_check.sort([(address, shown)])
+        if doubted:
+            await self.push.report_check.answer(doubted)  # a correction is queued
+            self.on_work()
+            return
+        await record_report(
+            self.conn,
+            address.device,
+            birth.displayed_revision,
+            birth.displayed_hash,
+            now,
+            authoritative=True,
+        )
         await self.catch_up(address.device, birth, now)
 
     async def catch_up(self, device_id: str, birth: Birth, now: datetime) -> None:

@@ -105,3 +105,25 @@ async def test_a_label_that_keeps_lying_gets_one_correction_per_backoff_window(
         assert state is not None
         assert state.desired_revision == revision + 1001  # above the first lie only
         await rig.converged([label])
+
+
+async def test_finding_7_a_birth_claiming_a_revision_above_the_desired_one_is_corrected(
+    broker, store_id, tmp_path
+):
+    """What a Birth says it shows is judged like a report: a label born again claiming a
+    revision above the desired one gets a problem and a correction above it, which it takes."""
+    async with store_with_labels(broker, store_id, tmp_path, labels=1) as rig:
+        label = label_id(1)
+        revision, _ = await _shown(rig, label)
+        sim_label = rig.sim.label(label)
+
+        def reboot(_: Gateway, now: float) -> list[Outgoing]:
+            sim_label.revision = revision + 5  # its flash says so (a restored backup, a lie)
+            return [Outgoing(label, m) for m in sim_label.boot(now)]
+
+        rig.sim.act(label, reboot)
+        await _corrected_above(rig, label, revision + 5)
+        found = await device(rig.ctl.conn, label)
+        assert found is not None
+        assert found.problem is not None
+        assert found.problem.startswith(UNTRUSTED_PROBLEM)
