@@ -67,8 +67,8 @@ async def test_finding_10_a_batch_acknowledged_to_hq_survives_a_broker_sigkill(
     ) as client:
         saved = _saved_at(own_broker)
         await client.publish(f"omnishelf/{STORE}/catalog/batch", batch, qos=1)  # PUBACKed
-    # Mosquitto writes its database at the end of the loop iteration that sent the PUBACK (a few
-    # ms later; README.md in deploy/mosquitto): kill it as soon as that write is done.
+    # Mosquitto writes its database within 2 s of the PUBACK (deploy/mosquitto/README.md):
+    # kill it as soon as that write is done.
     async with asyncio.timeout(5):
         while _saved_at(own_broker) == saved:  # noqa: ASYNC110 - a file written by another process
             await asyncio.sleep(0.001)
