@@ -12,11 +12,11 @@ problem report and keeps its current image. An unlinked label is blanked (all wh
 nobody maintains any more must not stay on the shelf.
 
 Poison isolation: one item must not stop every round. An item whose stored body cannot be read,
-or that fails to become a `LabelContent`, or whose render raises, is quarantined: its labels get
-a problem (the problems API and the console show it, and a log line says why), their rows leave
-the queue with the round (so they are not retried in a hot loop; the item's next change queues
-them again), and the rest of the round is rendered. A controller restarted with such an item
-stored therefore starts as usual.
+or that fails to become a `LabelContent`, or whose render or planning raises, is quarantined:
+its labels get a problem (the problems API and the console show it, and a log line says why),
+their rows leave the queue with the round (so they are not retried in a hot loop; the item's
+next change queues them again), and the rest of the round is rendered. A controller restarted
+with such an item stored therefore starts as usual.
 """
 
 from __future__ import annotations
@@ -27,12 +27,14 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
+from decimal import Decimal
 
 import aiosqlite
 
 from controller.catalog.items import CatalogItem
 from controller.catalog.labels import StoreContext, label_content
 from controller.catalog.pricing import AppliedPrice, history_intervals
+from controller.pipeline.ingest import is_poison
 from controller.state import render_queue
 from controller.state.catalog_repo import applied_prices, readable_items, record_applied_prices
 from controller.state.database import transaction
@@ -192,18 +194,14 @@ class RenderStage:
                     result.compressed or None,
                 )
             )
-        async with transaction(self.conn):
-            revisions = await plan_pushes(self.conn, plans, now)
-            planned = sum(1 for revision in revisions if revision is not None)
-            await record_applied_prices(
-                self.conn,
-                [(sku, c.price.amount, c.price.currency) for sku, c in prepared.contents.items()],
-                now,
-            )
-            for device_id, problem in problems.items():
-                log.warning("%s: %s", device_id, problem)
-                await set_problem(self.conn, device_id, problem, now)
-            await render_queue.done(self.conn, queued)
+        prices = [(sku, c.price.amount, c.price.currency) for sku, c in prepared.contents.items()]
+        try:
+            planned = await self._commit(plans, prices, problems, queued, now)
+        except CONTENT_POISON as exc:
+            if not is_poison(exc):
+                raise
+            log.exception("planning a round of %d labels failed: planning each alone", len(queued))
+            planned = await self._commit_each(plans, prices, problems, queued, now)
         log.info(
             "rendered %d labels (%d new images, %d problems): %.0f ms reading, %.0f ms"
             " rendering, %.0f ms planning",
@@ -215,6 +213,54 @@ class RenderStage:
             1000 * (time.perf_counter() - planning),
         )
         return RoundResult(len(results), planned, len(problems))
+
+    async def _commit(
+        self,
+        plans: list[PlannedImage],
+        prices: list[tuple[str, Decimal, str]],
+        problems: dict[str, str],
+        queued: list[QueuedRender],
+        now: datetime,
+    ) -> int:
+        """One transaction: the pushes planned, the prices applied, the problems recorded and
+        the rows done; returns how many pushes were planned."""
+        async with transaction(self.conn):
+            revisions = await plan_pushes(self.conn, plans, now)
+            await record_applied_prices(self.conn, prices, now)
+            for device_id, problem in problems.items():
+                log.warning("%s: %s", device_id, problem)
+                await set_problem(self.conn, device_id, problem, now)
+            await render_queue.done(self.conn, queued)
+        return sum(1 for revision in revisions if revision is not None)
+
+    async def _commit_each(
+        self,
+        plans: list[PlannedImage],
+        prices: list[tuple[str, Decimal, str]],
+        problems: dict[str, str],
+        queued: list[QueuedRender],
+        now: datetime,
+    ) -> int:
+        """A round whose planning failed, label by label: the label that fails is quarantined
+        (a problem, its row done), the others are planned."""
+        plan_of = {plan.device_id: plan for plan in plans}
+        planned = 0
+        for entry in queued:
+            plan = plan_of.get(entry.device_id)
+            problem = (
+                {entry.device_id: problems[entry.device_id]} if entry.device_id in problems else {}
+            )
+            try:
+                planned += await self._commit([plan] if plan else [], [], problem, [entry], now)
+            except CONTENT_POISON as exc:
+                if not is_poison(exc):
+                    raise
+                reason = f"planning failed: {type(exc).__name__}: {exc}"[:500]
+                problems[entry.device_id] = reason
+                await self._commit([], [], {entry.device_id: reason}, [entry], now)
+        async with transaction(self.conn):
+            await record_applied_prices(self.conn, prices, now)
+        return planned
 
     async def jobs(
         self, device_ids: list[str], now: datetime
