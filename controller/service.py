@@ -8,9 +8,12 @@ import contextlib
 import weakref
 from collections.abc import AsyncIterator
 
+import aiosqlite
+
 from controller.runtime import Controller
 from controller.settings import Settings
 from controller.state.database import open_database
+from controller.state.ownership import owning_state
 from label_renderer.batch import BatchRenderer
 
 READY_TIMEOUT_S = 30.0
@@ -29,30 +32,44 @@ async def running_controller(
     """Open the state database and the renderer, run the controller until the block ends.
 
     Yields once both MQTT sessions are connected. A crash of the controller's tasks cancels the
-    block's task (the TaskGroup's exception is raised from here).
+    block's task (the TaskGroup's exception is raised from here). StateInUse if another process
+    runs a controller on the same database (controller/state/ownership.py).
     """
-    async with (
-        open_database(settings.state_db) as conn,
-        # The render and push stages read on a second connection: its own thread, so their
-        # reads do not queue behind the writes of a store's reports (WAL: readers never block).
-        open_database(settings.state_db) as reader,
-    ):
-        with BatchRenderer(workers or settings.render_workers) as renderer:
-            controller = Controller(settings, conn, renderer, reader=reader)
-            async with asyncio.TaskGroup() as tasks:
-                run = tasks.create_task(controller.run(), name="controller")
-                _runs[controller] = run
-                ready = asyncio.ensure_future(controller.ready.wait())
-                done, _ = await asyncio.wait(
-                    {run, ready}, timeout=READY_TIMEOUT_S, return_when=asyncio.FIRST_COMPLETED
-                )
-                if ready not in done:
-                    ready.cancel()
-                    run.cancel()
-                    if run in done:
-                        run.result()  # the controller failed: raise why
-                    raise TimeoutError(f"controller not connected to {settings.broker_url}")
-                try:
-                    yield controller
-                finally:
-                    run.cancel()
+    max_bytes = settings.state_db_max_mb * 2**20 if settings.state_db_max_mb else None
+    with owning_state(settings.state_db):
+        async with (
+            open_database(settings.state_db, max_bytes=max_bytes) as conn,
+            # The render and push stages read on a second connection: its own thread, so their
+            # reads do not queue behind the writes of a store's reports (WAL: readers never block).
+            open_database(settings.state_db) as reader,
+            _controller(settings, conn, reader, workers) as controller,
+        ):
+            yield controller
+
+
+@contextlib.asynccontextmanager
+async def _controller(
+    settings: Settings,
+    conn: aiosqlite.Connection,
+    reader: aiosqlite.Connection,
+    workers: int | None,
+) -> AsyncIterator[Controller]:
+    with BatchRenderer(workers or settings.render_workers) as renderer:
+        controller = Controller(settings, conn, renderer, reader=reader)
+        async with asyncio.TaskGroup() as tasks:
+            run = tasks.create_task(controller.run(), name="controller")
+            _runs[controller] = run
+            ready = asyncio.ensure_future(controller.ready.wait())
+            done, _ = await asyncio.wait(
+                {run, ready}, timeout=READY_TIMEOUT_S, return_when=asyncio.FIRST_COMPLETED
+            )
+            if ready not in done:
+                ready.cancel()
+                run.cancel()
+                if run in done:
+                    run.result()  # the controller failed: raise why
+                raise TimeoutError(f"controller not connected to {settings.broker_url}")
+            try:
+                yield controller
+            finally:
+                run.cancel()

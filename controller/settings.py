@@ -32,6 +32,9 @@ class Settings(BaseSettings):
     store_secret: SecretStr | None = None
     store_secret_file: Path | None = None
     state_db: Path = Path("var/omnishelf.db")
+    # A cap on the state database's size: past it, writes fail as on a full disk and the
+    # controller stops (a supervisor restarts it). None: only the disk limits it.
+    state_db_max_mb: Annotated[int | None, Field(ge=1, le=1_000_000)] = None
     locale: str = "tr-TR"
     public_url: str = "http://127.0.0.1:8000"  # where shoppers' QR scans land (/q/...)
     review_url_pattern: str = "https://reviews.example/{store}/{sku}"

@@ -23,7 +23,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
-import errno
 import os
 import socket
 from collections.abc import AsyncIterator, Iterator, Sequence
@@ -34,6 +33,7 @@ from pathlib import Path
 import uvicorn
 
 from broker_access.address import BrokerAddress
+from controller import http_server
 from controller.api.app import create_app
 from controller.catalog.feed import Upsert
 from controller.catalog.items import CatalogItem
@@ -42,6 +42,7 @@ from controller.demo.catalog import DEFAULT_SKUS, demo_catalog, shelf_location
 from controller.demo.display import SimulatorDisplay
 from controller.demo.hq import DemoHq
 from controller.errors import ControllerError
+from controller.http_server import EmbeddedServer, PortUnavailable
 from controller.local_broker import LocalBroker, find_mosquitto, free_port
 from controller.pipeline.ingest import apply_changes
 from controller.provisioning import new_store_secret
@@ -51,6 +52,7 @@ from controller.settings import Settings
 from controller.state.database import open_database, transaction
 from controller.state.devices_repo import bind, register_device
 from controller.state.labels_repo import Priority
+from controller.state.ownership import StateInUse, owning_state
 from controller.state.tokens_repo import Role, create_token
 from device_sim.behaviour import Behaviour
 from device_sim.label import SimLabel
@@ -113,18 +115,10 @@ async def count_labels(controller: Controller, condition: str) -> int:
 
 def listen_socket(port: int, host: str = HOST) -> socket.socket:
     """A listening socket on host:port (0: any free port); DemoError if it is taken."""
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     try:
-        sock.bind((host, port))
-    except OSError as exc:
-        sock.close()
-        if exc.errno == errno.EADDRINUSE:
-            raise DemoError(f"port {port} on {host} is in use; pick another with --port") from exc
-        raise DemoError(f"cannot listen on {host}:{port}: {exc.strerror}") from exc
-    sock.listen(128)
-    sock.setblocking(False)
-    return sock
+        return http_server.listen_socket(port, host)
+    except PortUnavailable as exc:
+        raise DemoError(f"{exc}; pick another with --port") from exc
 
 
 def store_secret(workdir: Path) -> str:
@@ -215,10 +209,19 @@ async def open_store(
     return tokens
 
 
-class _EmbeddedServer(uvicorn.Server):
-    @contextlib.contextmanager
-    def capture_signals(self) -> Iterator[None]:
-        # Ctrl-C belongs to whoever runs the demo: it cancels the stack, which stops uvicorn.
+@contextlib.contextmanager
+def _owning_workdir(workdir: Path) -> Iterator[None]:
+    """This demo owns the work dir's state for its whole run: another demo on the same work dir
+    refuses before it touches anything (it used to recreate the database under a running one)."""
+    workdir.mkdir(parents=True, exist_ok=True)
+    with contextlib.ExitStack() as owned:
+        try:
+            owned.enter_context(owning_state(workdir / "state.db"))
+        except StateInUse as exc:
+            raise DemoError(
+                f"another demo (or controller) is running on {workdir} ({exc.holder}); "
+                "stop it, or give this one its own --workdir"
+            ) from exc
         yield
 
 
@@ -258,8 +261,7 @@ async def running_demo(
     kind = pick_broker(broker)
     sock = listen_socket(port)
     url = f"http://{HOST}:{sock.getsockname()[1]}"
-    with contextlib.closing(sock):
-        workdir.mkdir(parents=True, exist_ok=True)  # noqa: ASYNC240 - once, at start
+    with contextlib.closing(sock), _owning_workdir(workdir):
         secret = store_secret(workdir)
         now = datetime.now(UTC)
         items = demo_catalog(now, seed=seed, skus=skus)
@@ -291,7 +293,9 @@ async def running_demo(
                     app = create_app(
                         settings, controller=ctl, display=SimulatorDisplay(simulator), demo=True
                     )
-                    server = _EmbeddedServer(
+                    # Ctrl-C belongs to whoever runs the demo: it cancels the stack,
+                    # which stops uvicorn.
+                    server = EmbeddedServer(
                         # A browser's open event stream must not hold up Ctrl-C.
                         uvicorn.Config(
                             app, log_level="warning", lifespan="on", timeout_graceful_shutdown=2

@@ -2,13 +2,26 @@
 
 synchronous=FULL makes a committed transaction survive a power cut, not just a crash: a catalog
 change is acknowledged to HQ only after its commit returns, so the commit must be on disk.
+
+The database and its -wal and -shm files are readable by their owner only (0600): they hold the
+API token hashes, the audit log and the store's prices before they apply. SQLite creates -wal and
+-shm with the database file's permissions, so creating the database 0600 is enough; an older,
+looser database is tightened when it is opened.
+
+A full disk (or a full database: `max_bytes`) is not a bad message: `StorageFault` marks the
+errors that no retry of the same work can get past (full, I/O error, read-only, corrupt). Code
+that quarantines failing work lets them through, and the controller stops on them (a supervisor
+restarts it once there is room; nothing unacknowledged was lost).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+import os
 import sqlite3
+import stat
 import time
 import weakref
 from collections.abc import AsyncIterator, Iterator, Sequence
@@ -25,6 +38,57 @@ log = logging.getLogger(__name__)
 
 class SchemaTooNew(ControllerError):
     """The database was written by a newer omnishelf; refusing to guess at its meaning."""
+
+
+class StorageFault(ControllerError):
+    """The state database cannot take writes (disk or database full, I/O error, read-only,
+    corrupt): the controller cannot work until someone fixes the storage."""
+
+
+_STORAGE_FAULTS = frozenset(
+    {
+        sqlite3.SQLITE_FULL,
+        sqlite3.SQLITE_IOERR,
+        sqlite3.SQLITE_READONLY,
+        sqlite3.SQLITE_CANTOPEN,
+        sqlite3.SQLITE_CORRUPT,
+        sqlite3.SQLITE_NOTADB,
+    }
+)
+
+
+def is_storage_fault(exc: BaseException) -> bool:
+    """Whether `exc` says the storage itself failed (not the statement or the data)."""
+    if isinstance(exc, StorageFault):
+        return True
+    code = getattr(exc, "sqlite_errorcode", None)
+    return isinstance(exc, sqlite3.Error) and code is not None and code & 0xFF in _STORAGE_FAULTS
+
+
+PRIVATE_FILE = 0o600
+_SIDE_FILES = ("-wal", "-shm")
+
+
+def _make_private(path: Path) -> None:
+    """Create the database file 0600 if missing, and tighten it and its -wal and -shm files.
+
+    Never opens an existing database file: closing any descriptor of a file drops every POSIX
+    lock this process holds on it, SQLite's included, and another process could then take its
+    connections for gone and checkpoint and remove the WAL under them (their commits lost).
+    """
+    with contextlib.suppress(FileExistsError):
+        os.close(os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL, PRIVATE_FILE))
+    for file in (path, *(path.with_name(path.name + side) for side in _SIDE_FILES)):
+        try:
+            mode = stat.S_IMODE(file.stat().st_mode)
+        except FileNotFoundError:
+            continue
+        if not mode & 0o077:
+            continue
+        try:
+            file.chmod(mode & 0o700)
+        except PermissionError as exc:  # not our file: say so, but it may still be usable
+            log.warning("cannot make %s private (mode %o): %s", file, mode, exc.strerror)
 
 
 async def migrate(conn: aiosqlite.Connection) -> int:
@@ -45,13 +109,23 @@ async def migrate(conn: aiosqlite.Connection) -> int:
 
 
 @asynccontextmanager
-async def open_database(path: Path | str) -> AsyncIterator[aiosqlite.Connection]:
-    """The migrated state database at `path` (created if missing), closed on exit."""
+async def open_database(
+    path: Path | str, *, max_bytes: int | None = None
+) -> AsyncIterator[aiosqlite.Connection]:
+    """The migrated state database at `path` (created 0600 if missing), closed on exit.
+
+    `max_bytes` caps the database's size on this connection (SQLite's max_page_count): past it,
+    writes fail with "database or disk is full", as on a full disk.
+    """
     if isinstance(path, Path):
         # Checked here (one stat at start-up): aiosqlite's thread would die noisily on it.
         if path.is_dir():  # noqa: ASYNC240
             raise ControllerError(f"cannot open the state database {path}: it is a directory")
         path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            _make_private(path)
+        except OSError as exc:
+            raise ControllerError(f"cannot open the state database {path}: {exc}") from exc
     try:
         conn = await aiosqlite.connect(path, isolation_level=None)
     except sqlite3.Error as exc:
@@ -63,6 +137,11 @@ async def open_database(path: Path | str) -> AsyncIterator[aiosqlite.Connection]
         await conn.execute("PRAGMA foreign_keys = ON")
         await conn.execute("PRAGMA busy_timeout = 5000")
         await migrate(conn)
+        if max_bytes is not None:
+            async with conn.execute("PRAGMA page_size") as cursor:
+                row = await cursor.fetchone()
+            page_size = int(row[0]) if row else 4096
+            await conn.execute(f"PRAGMA max_page_count = {max(1, max_bytes // page_size)}")
         yield conn
     finally:
         await conn.close()
@@ -109,13 +188,33 @@ async def transaction(conn: aiosqlite.Connection) -> AsyncIterator[None]:
         writer.owner = task
         started = time.perf_counter()
         try:
-            await conn.execute("BEGIN IMMEDIATE")
+            try:
+                await conn.execute("BEGIN IMMEDIATE")
+            except BaseException:
+                # Cancelled (a lost MQTT connection ends its handler) while the BEGIN waited for
+                # or ran on the connection's thread: it runs all the same, and the connection
+                # would stay inside a transaction that no task owns ("cannot start a
+                # transaction within a transaction" at the next BEGIN). Statements run in
+                # order, so a ROLLBACK sent after it ends it.
+                with contextlib.suppress(sqlite3.Error):
+                    await conn.execute("ROLLBACK")
+                raise
             try:
                 yield
-            except BaseException:
-                await conn.execute("ROLLBACK")
+            except BaseException as exc:
+                await _rollback(conn)
+                if is_storage_fault(exc) and not isinstance(exc, StorageFault):
+                    raise StorageFault(f"the state database cannot take writes: {exc}") from exc
                 raise
-            await conn.execute("COMMIT")
+            try:
+                await conn.execute("COMMIT")
+            except sqlite3.Error as exc:
+                # A failed COMMIT (a full disk) may leave the transaction open: roll it back,
+                # or every later BEGIN of this connection fails too.
+                await _rollback(conn)
+                if is_storage_fault(exc):
+                    raise StorageFault(f"the state database cannot take writes: {exc}") from exc
+                raise
         finally:
             writer.owner = None
             held = time.perf_counter() - started
@@ -126,3 +225,8 @@ async def transaction(conn: aiosqlite.Connection) -> AsyncIterator[None]:
                     1000 * held,
                     1000 * (started - waiting),
                 )
+
+
+async def _rollback(conn: aiosqlite.Connection) -> None:
+    if conn.in_transaction:  # SQLite may have rolled back already (a full disk, an I/O error)
+        await conn.execute("ROLLBACK")
