@@ -36,7 +36,7 @@ def _on_sigterm(signum: int, frame: FrameType | None) -> None:
 
 
 def _tls_listener(
-    tls_dir: Path | None, tls_port: int, require_certificate: bool
+    tls_dir: Path | None, tls_host: str, tls_port: int, require_certificate: bool
 ) -> TlsListener | None:
     if tls_dir is None:
         return None
@@ -53,15 +53,16 @@ def _tls_listener(
         files["broker.crt"],
         files["broker.key"],
         require_certificate=require_certificate,
+        host=tls_host,
     )
 
 
 def broker(
     store: Annotated[str, typer.Option(help="store id")] = "store-1",
-    labels: Annotated[int, typer.Option(min=0)] = 100,
-    sensors: Annotated[int, typer.Option(min=0)] = 0,
-    fitting_rooms: Annotated[int, typer.Option(min=0)] = 0,
-    access_points: Annotated[int, typer.Option(min=0)] = 0,
+    labels: Annotated[int, typer.Option(min=0, max=100_000)] = 100,
+    sensors: Annotated[int, typer.Option(min=0, max=10_000)] = 0,
+    fitting_rooms: Annotated[int, typer.Option(min=0, max=1_000)] = 0,
+    access_points: Annotated[int, typer.Option(min=0, max=1_000)] = 0,
     port: Annotated[int, typer.Option(min=0, max=65535, help="0: a free port")] = 0,
     workdir: Annotated[Path, typer.Option(help="its files and persistence")] = Path("var/broker"),
     secret_file: Annotated[Path | None, typer.Option()] = None,
@@ -69,6 +70,9 @@ def broker(
         Path | None, typer.Option(help="a TLS listener with the certificates of omnishelf certs")
     ] = None,
     tls_port: Annotated[int, typer.Option(min=0, max=65535, help="0: a free port")] = 0,
+    tls_host: Annotated[
+        str, typer.Option(help="the address the TLS listener binds (0.0.0.0: every interface)")
+    ] = "127.0.0.1",
     require_certificate: Annotated[
         bool, typer.Option(help="TLS clients must present a certificate of the store CA")
     ] = False,
@@ -85,7 +89,7 @@ def broker(
     secret = read_secret(secret_file)
     spec = StoreSpec(store, labels, sensors, fitting_rooms, access_points)
     clients = [gw.gateway_id for gw in build_store(spec, Behaviour())]
-    tls = _tls_listener(tls_dir, tls_port, require_certificate)
+    tls = _tls_listener(tls_dir, tls_host, tls_port, require_certificate)
     previous = signal.signal(signal.SIGTERM, _on_sigterm)
     try:
         with LocalBroker(

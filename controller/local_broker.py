@@ -86,7 +86,7 @@ class LocalBroker:
         if self.tls is None:
             raise ControllerError("this broker has no TLS listener")
         return BrokerAddress(
-            self.tls.host, self.tls.port, True, self.tls.ca_file, cert_file, key_file
+            _reachable(self.tls.host), self.tls.port, True, self.tls.ca_file, cert_file, key_file
         )
 
     def password(self, username: str) -> str:
@@ -197,20 +197,19 @@ class LocalBroker:
 
     def _wait_listening(self) -> None:
         assert self._process is not None
-        ports = [p for p in (self.port if self.plain else None, self._tls_port()) if p]
+        listeners = [(self.host, self.port)] if self.plain else []
+        if self.tls is not None:
+            listeners.append((_reachable(self.tls.host), self.tls.port))
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline:
             if self._process.poll() is not None:
                 err = self._process.stderr.read().decode() if self._process.stderr else ""
                 log = self.log_file.read_text() if self.log_file.exists() else ""
                 raise ControllerError(f"mosquitto exited at start: {err}{log}")
-            if all(_listening(self.host, port) for port in ports):
+            if all(_listening(host, port) for host, port in listeners):
                 return
             time.sleep(0.05)
-        raise ControllerError(f"mosquitto did not listen on {ports} within 10 s")
-
-    def _tls_port(self) -> int | None:
-        return self.tls.port if self.tls is not None else None
+        raise ControllerError(f"mosquitto did not listen on {listeners} within 10 s")
 
     def kill(self) -> None:
         """SIGKILL, as a crash: nothing is saved on the way out (the chaos and persistence
@@ -255,3 +254,8 @@ def _listening(host: str, port: int) -> bool:
             return True
     except OSError:
         return False
+
+
+def _reachable(host: str) -> str:
+    """Where a listener bound to `host` is reached from this host (a wildcard: the loopback)."""
+    return "127.0.0.1" if host in {"0.0.0.0", "::"} else host  # noqa: S104 - compared, not bound
