@@ -22,6 +22,8 @@ from controller.local_broker import LocalBroker, free_port
 from device_sim.behaviour import Behaviour
 from device_sim.cli import read_secret
 from device_sim.store import StoreSpec, build_store
+from firmware_protocol.errors import ProtocolError
+from firmware_protocol.topics import check_id
 
 console = Console(stderr=True)
 
@@ -79,6 +81,10 @@ def broker(
     tls_only: Annotated[bool, typer.Option(help="no plain-TCP listener")] = False,
 ) -> None:
     """Run a private Mosquitto (deploy/mosquitto/) provisioned for a simulated store."""
+    try:
+        check_id(store, "store id")
+    except ProtocolError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--store") from exc
     if secret_file is not None and not secret_file.exists():
         secret_file.parent.mkdir(parents=True, exist_ok=True)
         secret_file.write_text(secrets.token_urlsafe(32), encoding="utf-8")
