@@ -45,24 +45,32 @@ def sim(
     cert_file: Annotated[Path | None, typer.Option(help="client certificate (mqtts://)")] = None,
     key_file: Annotated[Path | None, typer.Option(help="its key")] = None,
     store: Annotated[str, typer.Option(help="store id")] = "store-1",
-    labels: Annotated[int, typer.Option(min=0)] = 100,
-    sensors: Annotated[int, typer.Option(min=0)] = 0,
-    fitting_rooms: Annotated[int, typer.Option(min=0)] = 0,
-    access_points: Annotated[int, typer.Option(min=0, help="0: labels connect directly")] = 0,
+    labels: Annotated[int, typer.Option(min=0, max=100_000)] = 100,
+    sensors: Annotated[int, typer.Option(min=0, max=10_000)] = 0,
+    fitting_rooms: Annotated[int, typer.Option(min=0, max=1_000)] = 0,
+    access_points: Annotated[
+        int, typer.Option(min=0, max=1_000, help="0: labels connect directly")
+    ] = 0,
     secret_file: Annotated[Path | None, typer.Option(help=f"else ${SECRET_ENV}")] = None,
-    checkin: Annotated[float, typer.Option(help="label check-in period, s (0: always on)")] = 40.0,
+    checkin: Annotated[
+        float, typer.Option(min=0.0, max=86_400.0, help="label check-in period, s (0: always on)")
+    ] = 40.0,
     refresh: Annotated[bool, typer.Option(help="simulate e-paper refresh times")] = True,
     loss: Annotated[float, typer.Option(min=0.0, max=1.0)] = 0.0,
     duplication: Annotated[float, typer.Option(min=0.0, max=1.0)] = 0.0,
-    offline_rate: Annotated[float, typer.Option(help="offline windows per device per hour")] = 0.0,
-    seed: Annotated[int, typer.Option()] = 1,
+    offline_rate: Annotated[
+        float, typer.Option(min=0.0, max=3_600.0, help="offline windows per device per hour")
+    ] = 0.0,
+    seed: Annotated[int, typer.Option(min=0, max=2**32 - 1)] = 1,
     state_dir: Annotated[
         Path | None,
         typer.Option(
             help="where session counters persist (default: the secret file's directory, else var/)"
         ),
     ] = None,
-    duration: Annotated[float, typer.Option(help="seconds to run; 0 = until Ctrl-C")] = 0.0,
+    duration: Annotated[
+        float, typer.Option(min=0.0, max=10_000_000.0, help="seconds to run; 0 = until Ctrl-C")
+    ] = 0.0,
     contact_sheet_png: Annotated[Path | None, typer.Option("--contact-sheet")] = None,
     export_dir: Annotated[Path | None, typer.Option(help="one PNG per label at exit")] = None,
 ) -> None:

@@ -132,17 +132,21 @@ async def _report(stack: DemoStack, labels: int) -> None:
 
 
 def demo(
-    port: Annotated[int, typer.Option(help="the web console's port on 127.0.0.1")] = 8000,
+    port: Annotated[
+        int, typer.Option(min=0, max=65535, help="the web console's port on 127.0.0.1 (0: free)")
+    ] = 8000,
     labels: Annotated[int, typer.Option(min=1, max=20000, help="simulated labels")] = 1200,
     broker: Annotated[
         str, typer.Option(help="auto (Mosquitto if installed, else amqtt), mosquitto or amqtt")
     ] = "auto",
-    seed: Annotated[int, typer.Option(help="the store's catalog and devices")] = 1,
+    seed: Annotated[
+        int, typer.Option(min=0, max=2**32 - 1, help="the store's catalog and devices")
+    ] = 1,
     workdir: Annotated[
         Path, typer.Option(help="state database, store secret, broker files, tokens.json")
     ] = Path("var/demo"),
     catalog_interval: Annotated[
-        float, typer.Option(min=0.5, help="seconds between HQ's catalog changes")
+        float, typer.Option(min=0.5, max=3600.0, help="seconds between HQ's catalog changes")
     ] = 3.0,
 ) -> None:
     """A whole simulated store: broker, controller, labels, HQ's catalog feed, web console."""
