@@ -34,9 +34,13 @@ lint: setup
 typecheck: setup
 	$(VENV)/bin/mypy
 
+# pytest fails a run that leaves a process behind (tests/conftest.py); the benchmarks' processes
+# carry a marker, and scripts/check-no-leftovers fails the target if any of them still runs.
 test: setup lint typecheck
 	$(VENV)/bin/pytest $(PYTEST_ARGS)
-	$(VENV)/bin/omnishelf bench --quick --json var/bench-quick.json
+	marker=bench-quick-$$$$; \
+	OMNISHELF_RUN_MARKER=$$marker $(VENV)/bin/omnishelf bench --quick --json var/bench-quick.json; \
+	status=$$?; ./scripts/check-no-leftovers $$marker && exit $$status
 
 # The numbers of BENCHMARKS.md (a full run takes ~15 minutes on 2 cores).
 bench: setup
