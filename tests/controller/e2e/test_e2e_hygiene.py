@@ -4,11 +4,14 @@ owns a state database, and nothing it started outlives it."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import os
 import signal
 import socket
 import subprocess
 import sys
 import time
+from collections.abc import AsyncIterator, Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -79,13 +82,72 @@ def _listening(port: int) -> bool:
         return probe.connect_ex(("127.0.0.1", port)) == 0
 
 
-@pytest.mark.parametrize("api", [False, True], ids=["no-api", "api"])
-async def test_finding_9_a_full_database_stops_serve_and_a_restart_loses_nothing(
-    broker: LocalBroker, store_id: str, tmp_path: Path, api: bool
+async def _fill_then_restart(
+    rig: Store,
+    tmp_path: Path,
+    *,
+    api: bool,
+    make_room: Callable[[], None],
+    **settings: str,
 ) -> None:
-    """A full database (OMNISHELF_STATE_DB_MAX_MB, as a full disk) makes serve exit 3 with the
-    reason, API or not (it used to stay up answering 500); restarted with room, every change
-    HQ published is stored at its latest version and every label converges."""
+    """HQ reprices until the controller's storage is full: serve must exit 3 saying why; then
+    `make_room`, restart, and every published change is stored and every label converges."""
+    skus = await _link_labels(rig)
+    port = free_port() if api else None
+    full = start_serve(
+        rig.broker, rig.store, rig.db, tmp_path / "serve.log", api_port=port, **settings
+    )
+    published: dict[str, int] = {}
+    try:
+        await full.running()
+        for version in range(2, 40):  # each batch ~450 KB stored: full within a few
+            changes = [
+                {"op": "upsert", "item": item(sku, f"{version}.50", version=version)}
+                for sku in skus
+            ] + [
+                {
+                    "op": "upsert",
+                    "item": item(f"FILL-{n:04d}", "1.00", version=version, name=FILLER_NAME),
+                }
+                for n in range(400)
+            ]
+            await rig.publish("batch", {"batch_id": f"fill-{version}", "changes": changes})
+            published |= {c["item"]["sku"]: version for c in changes}
+            if full.process.poll() is not None:
+                break
+            await asyncio.sleep(0.3)
+        status = await full.exited()
+    finally:
+        full.kill()
+    output = full.output()
+    assert status == 3, output[-3000:]
+    assert "database or disk is full" in output
+    assert "exiting with status 3 so that a supervisor restarts it" in output
+    if port is not None:
+        assert not _listening(port)
+
+    make_room()
+    stored = await _stored_versions(rig.db)
+    assert any(stored.get(sku) != version for sku, version in published.items())
+    restarted = start_serve(rig.broker, rig.store, rig.db, tmp_path / "restart.log")
+    try:
+        await restarted.running()
+        deadline = time.monotonic() + 60
+        while (stored := await _stored_versions(rig.db)) and time.monotonic() < deadline:
+            if all(stored.get(sku) == version for sku, version in published.items()):
+                break
+            await asyncio.sleep(0.2)
+        lost = {sku for sku, version in published.items() if stored.get(sku) != version}
+        assert not lost, f"{len(lost)} published changes not stored, e.g. {sorted(lost)[:3]}"
+        await _converged(rig, within_s=60)
+        restarted.process.send_signal(signal.SIGTERM)
+        assert await restarted.exited() == 0
+    finally:
+        restarted.kill()
+
+
+@contextlib.asynccontextmanager
+async def _rig(broker: LocalBroker, store_id: str, tmp_path: Path) -> AsyncIterator[Store]:
     async with store_with_labels(
         broker,
         store_id,
@@ -95,56 +157,49 @@ async def test_finding_9_a_full_database_stops_serve_and_a_restart_loses_nothing
         access_points=1,
         with_controller=False,
     ) as rig:
-        skus = await _link_labels(rig)
-        port = free_port() if api else None
-        log = tmp_path / "serve.log"
-        full = start_serve(broker, store_id, rig.db, log, api_port=port, state_db_max_mb="1")
-        published: dict[str, int] = {}
-        try:
-            await full.running()
-            for version in range(2, 40):  # each batch ~450 KB stored: full within a few
-                changes = [
-                    {"op": "upsert", "item": item(sku, f"{version}.50", version=version)}
-                    for sku in skus
-                ] + [
-                    {
-                        "op": "upsert",
-                        "item": item(f"FILL-{n:04d}", "1.00", version=version, name=FILLER_NAME),
-                    }
-                    for n in range(400)
-                ]
-                await rig.publish("batch", {"batch_id": f"fill-{version}", "changes": changes})
-                published |= {c["item"]["sku"]: version for c in changes}
-                if full.process.poll() is not None:
-                    break
-                await asyncio.sleep(0.3)
-            status = await full.exited()
-        finally:
-            full.kill()
-        output = full.output()
-        assert status == 3, output[-3000:]
-        assert "database or disk is full" in output
-        assert "exiting with status 3 so that a supervisor restarts it" in output
-        if port is not None:
-            assert not _listening(port)
-        stored = await _stored_versions(rig.db)
-        assert any(stored.get(sku) != version for sku, version in published.items())
+        yield rig
 
-        restarted = start_serve(broker, store_id, rig.db, tmp_path / "restart.log")
-        try:
-            await restarted.running()
-            deadline = time.monotonic() + 60
-            while (stored := await _stored_versions(rig.db)) and time.monotonic() < deadline:
-                if all(stored.get(sku) == version for sku, version in published.items()):
-                    break
-                await asyncio.sleep(0.2)
-            lost = {sku for sku, version in published.items() if stored.get(sku) != version}
-            assert not lost, f"{len(lost)} published changes not stored, e.g. {sorted(lost)[:3]}"
-            await _converged(rig, within_s=60)
-            restarted.process.send_signal(signal.SIGTERM)
-            assert await restarted.exited() == 0
-        finally:
-            restarted.kill()
+
+@pytest.mark.parametrize("api", [False, True], ids=["no-api", "api"])
+async def test_finding_9_a_full_database_stops_serve_and_a_restart_loses_nothing(
+    broker: LocalBroker, store_id: str, tmp_path: Path, api: bool
+) -> None:
+    """A full database (OMNISHELF_STATE_DB_MAX_MB: SQLite's max_page_count, the same error as
+    a full disk, deterministic) makes serve exit 3 with the reason, API or not (it used to stay
+    up answering 500); restarted with room, every change HQ published is stored at its latest
+    version and every label converges."""
+    async with _rig(broker, store_id, tmp_path) as rig:
+        await _fill_then_restart(
+            rig, tmp_path, api=api, make_room=lambda: None, state_db_max_mb="1"
+        )
+
+
+@pytest.fixture
+def small_disk(tmp_path: Path) -> Iterator[Path]:
+    """A 2 MB tmpfs of its own (mounting needs root: elsewhere the cap above stands in)."""
+    if os.geteuid() != 0:
+        pytest.skip("mounting a small tmpfs needs root; the database cap test covers the rest")
+    disk = tmp_path / "disk"
+    disk.mkdir()
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=2m", "tmpfs", str(disk)], check=True)
+    try:
+        yield disk
+    finally:
+        subprocess.run(["umount", "--lazy", str(disk)], check=True)
+
+
+async def test_finding_9_a_full_disk_stops_serve_and_a_restart_after_freeing_space_loses_nothing(
+    broker: LocalBroker, store_id: str, tmp_path: Path, small_disk: Path
+) -> None:
+    """The same on a real full filesystem (a 2 MB tmpfs): exit 3; the disk grown to 64 MB
+    (space freed), the restarted controller stores everything and converges."""
+
+    def grow() -> None:
+        subprocess.run(["mount", "-o", "remount,size=64m", str(small_disk)], check=True)
+
+    async with _rig(broker, store_id, tmp_path) as rig:
+        rig.db = small_disk / "state.db"
+        await _fill_then_restart(rig, tmp_path, api=False, make_room=grow)
 
 
 async def test_finding_8_a_second_serve_on_the_same_database_refuses(
