@@ -60,7 +60,7 @@ class ReportCheck:
         self, reports: Sequence[tuple[DeviceAddress, Reported]]
     ) -> tuple[list[tuple[DeviceAddress, Reported]], list[Doubted]]:
         """The credible reports (in order) and the doubted ones."""
-        facts = await report_facts(self.conn, [address.device for address, _ in reports])
+        facts = await report_facts(self.conn, [(a.device, r.revision) for a, r in reports])
         credible: list[tuple[DeviceAddress, Reported]] = []
         doubted: list[Doubted] = []
         for address, reported in reports:

@@ -22,6 +22,7 @@ from controller.state.database import in_chunks, transaction
 from controller.state.labels_repo import ISSUED_KEPT, Priority
 
 MAX_REVISION = 2**63 - 1  # SQLite's INTEGER; the protocol's u64 above it is never issued
+MAX_PAIRS = 250  # (device, revision) pairs per query: 500 parameters, as database.in_chunks
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,7 +33,8 @@ class ReportFacts:
     desired_hash: bytes | None
     reported_revision: int
     reported_hash: bytes | None
-    issued: dict[int, bytes] = field(default_factory=dict)
+    issued: dict[int, bytes] = field(default_factory=dict)  # the revisions asked about
+    oldest_issued: int | None = None  # the oldest revision still remembered
 
     def doubt(self, revision: int, content_hash: bytes) -> str | None:
         """None when the report is credible, else why it is not."""
@@ -49,18 +51,20 @@ class ReportFacts:
             if sent == content_hash:
                 return None
             return f"reported revision {revision} with a content hash never sent for it"
-        if self.issued and revision >= min(self.issued):
+        if self.oldest_issued is not None and revision >= self.oldest_issued:
             return f"reported revision {revision}, which was never issued to it"
         return None  # older than what is remembered: cannot tell, and it is not confirmation
 
 
 async def report_facts(
-    conn: aiosqlite.Connection, device_ids: Sequence[str]
+    conn: aiosqlite.Connection, reports: Sequence[tuple[str, int]]
 ) -> dict[str, ReportFacts]:
-    """The facts of each label among `device_ids` that has a state, in a few queries."""
-    ids = list(dict.fromkeys(device_ids))
+    """The facts to judge (device id, revision) reports by, for each label that has a state,
+    in a few queries whatever their number (a reprice brings a store's reports in a burst)."""
+    ids = list(dict.fromkeys(device_id for device_id, _ in reports))
     states: dict[str, tuple[int, bytes | None, int, bytes | None]] = {}
     issued: dict[str, dict[int, bytes]] = {}
+    oldest: dict[str, int] = {}
     for part, marks in in_chunks(ids):
         async with conn.execute(
             "SELECT device_id, desired_revision, desired_hash, reported_revision,"  # noqa: S608
@@ -70,14 +74,27 @@ async def report_facts(
             for row in await cursor.fetchall():
                 states[row[0]] = (row[1], row[2], row[3], row[4])
         async with conn.execute(
-            "SELECT device_id, revision, content_hash FROM label_revisions"  # noqa: S608
-            f" WHERE device_id IN ({marks})",
+            "SELECT device_id, MIN(revision) FROM label_revisions"  # noqa: S608
+            f" WHERE device_id IN ({marks}) GROUP BY device_id",
             part,
+        ) as cursor:
+            for row in await cursor.fetchall():
+                oldest[row[0]] = row[1]
+    pairs = list(dict.fromkeys((d, r) for d, r in reports if r <= MAX_REVISION))
+    for start in range(0, len(pairs), MAX_PAIRS):
+        part_pairs = pairs[start : start + MAX_PAIRS]
+        values = ",".join("(?, ?)" for _ in part_pairs)
+        async with conn.execute(
+            "SELECT device_id, revision, content_hash FROM label_revisions"  # noqa: S608
+            f" WHERE (device_id, revision) IN (VALUES {values})",
+            [value for pair in part_pairs for value in pair],
         ) as cursor:
             for row in await cursor.fetchall():
                 issued.setdefault(row[0], {})[row[1]] = row[2]
     return {
-        device_id: ReportFacts(*state, issued=issued.get(device_id, {}))
+        device_id: ReportFacts(
+            *state, issued=issued.get(device_id, {}), oldest_issued=oldest.get(device_id)
+        )
         for device_id, state in states.items()
     }
 

@@ -86,15 +86,24 @@ async def test_reports_are_judged_against_the_images_issued(tmp_path):
         for content in hashes:
             await plan_push(db, "l1", content, priority=Priority.BULK, reason="r", at=T0)
         await record_report(db, "l1", 3, hashes[2], T0, authoritative=True)
-        facts = (await report_facts(db, ["l1"]))["l1"]
-    assert facts.desired_revision == 20
-    assert facts.doubt(20, hashes[19]) is None
-    assert facts.doubt(19, hashes[18]) is None
-    assert facts.doubt(3, hashes[2]) is None  # repeated, though no longer remembered as issued
-    assert facts.doubt(21, hashes[19]) is not None
-    assert facts.doubt(19, hashes[19]) is not None
-    assert facts.doubt(MAX_REVISION + 1, hashes[19]) is not None
-    assert facts.doubt(20 - ISSUED_KEPT, b"\x77" * 16) is None  # forgotten: cannot tell
+
+        async def doubt(revision: int, content_hash: bytes) -> str | None:
+            facts = (await report_facts(db, [("l1", revision)]))["l1"]
+            assert facts.desired_revision == 20
+            return facts.doubt(revision, content_hash)
+
+        assert await doubt(20, hashes[19]) is None
+        assert await doubt(19, hashes[18]) is None
+        assert await doubt(3, hashes[2]) is None  # what it said before, no longer remembered
+        assert await doubt(21, hashes[19]) is not None
+        assert await doubt(19, hashes[19]) is not None
+        assert await doubt(MAX_REVISION + 1, hashes[19]) is not None
+        assert await doubt(20 - ISSUED_KEPT, b"\x77" * 16) is None  # forgotten: cannot tell
+        await plan_push(db, "l2", hashes[0], priority=Priority.BULK, reason="r", at=T0)
+        await plan_push(db, "l2", hashes[1], priority=Priority.BULK, reason="r", at=T0)
+        await db.execute("DELETE FROM label_revisions WHERE device_id = 'l2' AND revision = 2")
+        gap = (await report_facts(db, [("l2", 2)]))["l2"]
+        assert gap.doubt(2, hashes[1]) is not None  # in the remembered range, never issued
 
 
 async def test_a_correction_goes_above_the_claim_with_the_desired_content(tmp_path):
