@@ -25,14 +25,13 @@ from controller.api.app import create_app
 from controller.errors import ControllerError
 from controller.http_server import EmbeddedServer, listen_socket
 from controller.runtime import Controller
-from controller.service import running_controller
+from controller.service import EXIT_STOPPED, failure_reason, running_controller
 from controller.settings import Settings
 
 console = Console(stderr=True)
 log = logging.getLogger("omnishelf.serve")
 
 EXIT_REFUSED = 2
-EXIT_STOPPED = 3
 
 
 def serve(
@@ -69,18 +68,10 @@ def serve(
         log.critical(
             "omnishelf serve: the controller stopped (%s); exiting with status %d so that a "
             "supervisor restarts it",
-            reason(exc),
+            failure_reason(exc),
             EXIT_STOPPED,
         )
         raise typer.Exit(EXIT_STOPPED) from exc
-
-
-def reason(exc: BaseException) -> str:
-    """The root causes of `exc` in one line: the leaves of its exception groups."""
-    if isinstance(exc, BaseExceptionGroup):
-        causes = [reason(inner) for inner in exc.exceptions]
-        return "; ".join(dict.fromkeys(causes))  # the same cause from two stages once
-    return f"{type(exc).__name__}: {exc}"
 
 
 async def _serve(settings: Settings, *, api: bool, verbose: bool) -> None:

@@ -17,6 +17,9 @@ from controller.state.ownership import owning_state
 from label_renderer.batch import BatchRenderer
 
 READY_TIMEOUT_S = 30.0
+# The exit status of a command whose controller stopped on its own (a full disk, a failed stage):
+# a supervisor restarts it (docs/reliability.md).
+EXIT_STOPPED = 3
 _runs: weakref.WeakKeyDictionary[Controller, asyncio.Task[None]] = weakref.WeakKeyDictionary()
 
 
@@ -73,3 +76,11 @@ async def _controller(
                 yield controller
             finally:
                 run.cancel()
+
+
+def failure_reason(exc: BaseException) -> str:
+    """Why a controller stopped, in one line: the leaves of the exception groups its TaskGroups
+    raised, each once."""
+    if isinstance(exc, BaseExceptionGroup):
+        return "; ".join(dict.fromkeys(failure_reason(inner) for inner in exc.exceptions))
+    return f"{type(exc).__name__}: {exc}"

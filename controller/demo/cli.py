@@ -26,6 +26,7 @@ import typer
 from rich.console import Console
 
 from controller.demo.stack import BROKERS, DemoError, DemoStack, running_demo
+from controller.service import EXIT_STOPPED, failure_reason
 
 console = Console(soft_wrap=True, highlight=False)
 PROGRESS_EVERY_S = 2.0
@@ -167,6 +168,10 @@ def demo(
         raise typer.Exit(2) from exc
     except KeyboardInterrupt:
         console.print("demo stopped")
+    except Exception as exc:  # a part of the store stopped (its controller, the simulator, ...)
+        logging.getLogger("omnishelf.demo").exception("the demo stopped")
+        console.print(f"[red]omnishelf demo stopped: {failure_reason(exc)}[/]")
+        raise typer.Exit(EXIT_STOPPED) from exc
 
 
 def main() -> None:
