@@ -70,3 +70,14 @@ def test_unreadable_secret_file(monkeypatch, tmp_path):
     monkeypatch.setenv("OMNISHELF_STORE_SECRET_FILE", str(Path(tmp_path / "nope")))
     with pytest.raises(ControllerError, match="nope"):
         Settings().secret()
+
+
+def test_the_state_database_cap_is_in_megabytes_and_positive(monkeypatch):
+    """OMNISHELF_STATE_DB_MAX_MB: unset by default (only the disk limits the database); zero or
+    a negative cap is refused."""
+    assert Settings().state_db_max_mb is None
+    monkeypatch.setenv("OMNISHELF_STATE_DB_MAX_MB", "0")
+    with pytest.raises(ValidationError, match="state_db_max_mb"):
+        Settings()
+    monkeypatch.setenv("OMNISHELF_STATE_DB_MAX_MB", "512")
+    assert Settings().state_db_max_mb == 512
