@@ -136,6 +136,7 @@ class Fleet:
             adopt=self.adoptable(address.device, access_point=access_point),
             replayed=replayed,
             reset_adoption=changed_kind,
+            stored_session=existing.session if existing is not None else 0,
         )
         self._telemetry_seq.pop(address.device, None)
         if registered is None:
