@@ -16,7 +16,14 @@ from pathlib import Path
 import pytest
 
 from controller.local_broker import LocalBroker
-from tests.support.processes import RUN_MARKER_VAR, descendants, kill, marked, wait_until_gone
+from tests.support.processes import (
+    RUN_MARKER_VAR,
+    descendants,
+    kill,
+    marked,
+    multiprocessing_helpers,
+    wait_until_gone,
+)
 
 _counter = itertools.count(1)
 _RUN_MARKER = f"pytest-{os.getpid()}-{secrets.token_hex(4)}"
@@ -31,6 +38,8 @@ def pytest_configure(config: pytest.Config) -> None:
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     """Fail the run if a process it started is still running (named, then killed)."""
     suspects = {p.pid: p for p in marked(_RUN_MARKER) + descendants(os.getpid())}
+    for helper in multiprocessing_helpers(os.getpid()):  # they end with this process
+        suspects.pop(helper.pid, None)
     left = wait_until_gone(suspects.values(), within_s=LEFTOVER_GRACE_S)
     if not left:
         return

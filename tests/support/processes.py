@@ -109,3 +109,19 @@ def kill(processes: Iterable[RunningProcess]) -> None:
             os.kill(process.pid, signal.SIGKILL)
         except ProcessLookupError:
             continue
+
+
+# multiprocessing's forkserver and resource tracker serve the process that started them for its
+# whole life and end with it (each waits for EOF on a pipe that process holds), so the pytest
+# process's own pair is no leftover; the forkserver's children (render workers) still are.
+_HELPERS = (
+    "from multiprocessing.forkserver import main",
+    "from multiprocessing.resource_tracker import main",
+)
+
+
+def multiprocessing_helpers(pid: int) -> list[RunningProcess]:
+    """The forkserver and resource tracker that process `pid` started itself."""
+    return [
+        p for p in running_processes() if p.ppid == pid and any(h in p.command for h in _HELPERS)
+    ]
