@@ -9,11 +9,14 @@ files and sends SIGHUP, which makes Mosquitto reload them (as provisioning does 
 
 from __future__ import annotations
 
+import ctypes
 import shutil
 import signal
 import socket
 import subprocess
+import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -27,6 +30,9 @@ from controller.provisioning import write_password_file
 from controller.settings import Settings
 
 STOP_TIMEOUT_S = 5.0
+PR_SET_PDEATHSIG = 1  # linux/prctl.h
+RELOAD_TIMEOUT_S = 10.0
+RELOAD_WAIT_S = 0.2  # a TLS-only broker's reload is waited for, not probed
 
 
 def find_mosquitto() -> str:
@@ -34,6 +40,52 @@ def find_mosquitto() -> str:
         if candidate and Path(candidate).exists():
             return candidate
     raise ControllerError("mosquitto is not installed (make setup installs it)")
+
+
+def _dies_with_parent() -> Callable[[], None] | None:
+    """For the child: SIGTERM when its parent dies, even by SIGKILL (Linux's PR_SET_PDEATHSIG),
+    so that a killed `omnishelf broker`, demo or test run leaves no Mosquitto behind.
+
+    Only from the main thread: the signal follows the thread that forked the child, and a
+    worker thread (asyncio.to_thread) can end while the process lives on."""
+    if threading.current_thread() is not threading.main_thread():
+        return None
+    try:
+        prctl = ctypes.CDLL(None, use_errno=True).prctl  # looked up here, not in the child
+    except (OSError, AttributeError):
+        return None  # not Linux
+
+    def set_death_signal() -> None:
+        prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+
+    return set_death_signal
+
+
+def _accepts(host: str, port: int, username: str, password: str) -> bool:
+    """Whether the broker accepts this client now: one MQTT 3.1.1 CONNECT, its CONNACK's
+    return code, then DISCONNECT."""
+
+    def text(value: str) -> bytes:
+        raw = value.encode()
+        return len(raw).to_bytes(2, "big") + raw
+
+    # Protocol name and level 4, flags: username, password, clean session; keep-alive 5 s.
+    body = text("MQTT") + bytes([4, 0xC2]) + (5).to_bytes(2, "big")
+    body += text(username) + text(username) + text(password)
+    length, remaining = bytearray(), len(body)
+    while True:  # the remaining length as a variable byte integer (MQTT-2.2.3)
+        byte, remaining = remaining % 128, remaining // 128
+        length.append(byte | (0x80 if remaining else 0))
+        if not remaining:
+            break
+    try:
+        with socket.create_connection((host, port), timeout=2) as sock:
+            sock.sendall(bytes([0x10]) + bytes(length) + body)
+            connack = sock.recv(4)
+            sock.sendall(b"\xe0\x00")
+    except OSError:
+        return False
+    return len(connack) == 4 and connack[0] == 0x20 and connack[3] == 0
 
 
 def free_port() -> int:
@@ -65,6 +117,8 @@ class LocalBroker:
         self._stores: set[str] = set()
         self._clients: set[str] = set()
         self._process: subprocess.Popen[bytes] | None = None
+        self._reloads = 0
+        self._probe: str | None = None  # the account that proves a reload (_reload)
         for store in stores:
             self._register_store(store)
 
@@ -151,17 +205,33 @@ class LocalBroker:
             self._reload()
 
     def _write_files(self) -> None:
-        write_password_file(self.password_file, self.store_secret, self._clients)
+        clients = self._clients | ({self._probe} if self._probe else set())
+        write_password_file(self.password_file, self.store_secret, clients)
         tmp = self.acl_file.with_suffix(".tmp")
         tmp.write_text(render_acl(self._stores), encoding="utf-8")
         tmp.chmod(0o600)
         tmp.replace(self.acl_file)
 
     def _reload(self) -> None:
+        """Rewrite the files, SIGHUP, and return once Mosquitto has reloaded them: a client
+        added a moment ago is refused until then, and on a loaded machine that moment can be
+        longer than any fixed wait (the attack matrix was refused "Not authorized" by it). The
+        proof is a probe account that only the new password file holds."""
+        self._reloads += 1
+        self._probe = f"probe-reload-{self._reloads}"
         self._write_files()
-        if self._process is not None:
-            self._process.send_signal(signal.SIGHUP)
-            time.sleep(0.05)  # Mosquitto reloads on its next loop iteration
+        if self._process is None:
+            return
+        self._process.send_signal(signal.SIGHUP)
+        if not self.plain:  # TLS only: no plain listener to probe on
+            time.sleep(RELOAD_WAIT_S)
+            return
+        password = client_password(self.store_secret, self._probe)
+        deadline = time.monotonic() + RELOAD_TIMEOUT_S
+        while not _accepts(self.host, self.port, self._probe, password):
+            if time.monotonic() > deadline:
+                raise ControllerError(f"mosquitto did not reload its files in {RELOAD_TIMEOUT_S} s")
+            time.sleep(0.01)
 
     def _write_config(self) -> Path:
         conf = self.workdir / "mosquitto.conf"
@@ -188,6 +258,7 @@ class LocalBroker:
             [find_mosquitto(), "-c", str(conf)],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE,
+            preexec_fn=_dies_with_parent(),  # noqa: PLW1509 - one async-signal-safe call
         )
         try:
             self._wait_listening()

@@ -9,7 +9,10 @@ import signal
 import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
+
+import pytest
 
 from controller.local_broker import free_port
 
@@ -31,8 +34,11 @@ def _listening(port: int) -> bool:
         return False
 
 
-def test_finding_8_sigterm_stops_the_commands_mosquitto(tmp_path: Path) -> None:
-    """SIGTERM to `omnishelf broker` ends its Mosquitto process and frees the port."""
+@pytest.mark.parametrize("stop", [signal.SIGTERM, signal.SIGKILL], ids=["sigterm", "sigkill"])
+def test_finding_8_stopping_the_command_stops_its_mosquitto(
+    tmp_path: Path, stop: signal.Signals
+) -> None:
+    """SIGTERM, or even SIGKILL, to `omnishelf broker` ends its Mosquitto and frees the port."""
     port = free_port()
     omnishelf = Path(sys.executable).parent / "omnishelf"
     command = [
@@ -54,13 +60,16 @@ def test_finding_8_sigterm_stops_the_commands_mosquitto(tmp_path: Path) -> None:
         assert pid is not None, "the command never said it was running"
         assert _alive(pid)
         assert _listening(port)
-        process.send_signal(signal.SIGTERM)
-        assert process.wait(timeout=10) == 0
+        process.send_signal(stop)
+        assert process.wait(timeout=10) == (0 if stop == signal.SIGTERM else -signal.SIGKILL)
     finally:
         if process.poll() is None:
             process.kill()
             process.wait()
         if process.stderr is not None:
             process.stderr.close()
+    deadline = time.monotonic() + 10  # after a SIGKILL, Mosquitto gets its SIGTERM and stops
+    while _alive(pid) and time.monotonic() < deadline:
+        time.sleep(0.05)
     assert not _alive(pid)
     assert not _listening(port)
