@@ -63,7 +63,7 @@ class ChaosPlan:
     singles: int = 20  # single price changes published during each fault
     loss: float = 0.05
     duplication: float = 0.05
-    offline_rate_per_h: float = 40.0  # with 60 s windows: about a third of the labels at times
+    offline_rate_per_h: float = 60.0  # windows of 20 s on average: a third of the labels offline
     offline_mean_s: float = 20.0
     rounds: int = 1  # the whole fault sequence, repeated
     converge_s: float = CONVERGE_S
