@@ -21,6 +21,21 @@ from firmware_protocol.topics import ROOT
 RESEND_S = 10.0  # HQ resends a message without a receipt after this (docs/catalog.md)
 
 
+def _client(
+    broker: LocalBroker, credentials: tuple[str, str, str], *, clean_session: bool = True
+) -> aiomqtt.Client:
+    client_id, username, password = credentials
+    return aiomqtt.Client(
+        broker.host,
+        broker.port,
+        identifier=client_id,
+        username=username,
+        password=password,
+        clean_session=clean_session,
+        timeout=5,
+    )
+
+
 @dataclass
 class _Sent:
     topic: str
@@ -37,7 +52,7 @@ class Hq:
     def __init__(self, broker: LocalBroker, store: str, credentials: tuple[str, str, str]):
         self.broker = broker
         self.store = store
-        self.client_id, self.username, self.password = credentials
+        self.credentials = credentials
         self.connected = asyncio.Event()
         self._client: aiomqtt.Client | None = None
         self._waiting: dict[str, _Sent] = {}  # receipt key -> message
@@ -57,15 +72,8 @@ class Hq:
 
     async def _session(self) -> None:
         try:
-            async with aiomqtt.Client(
-                self.broker.host,
-                self.broker.port,
-                identifier=self.client_id,
-                username=self.username,
-                password=self.password,
-                clean_session=False,  # receipts sent while HQ is away wait for it
-                timeout=5,
-            ) as client:
+            # A persistent session: receipts sent while HQ is away wait for it.
+            async with _client(self.broker, self.credentials, clean_session=False) as client:
                 await client.subscribe(f"omnishelf/{self.store}/catalog-status/receipt", qos=1)
                 self._client = client
                 self.connected.set()
@@ -136,7 +144,7 @@ class Watch:
     def __init__(self, broker: LocalBroker, store: str, credentials: tuple[str, str, str]):
         self.broker = broker
         self.store = store
-        self.client_id, self.username, self.password = credentials
+        self.credentials = credentials
         self.highest: dict[str, int] = {}
         self.shown: dict[str, bytes] = {}
         self.reports = 0
@@ -145,14 +153,7 @@ class Watch:
     async def run(self) -> None:
         while True:
             with contextlib.suppress(aiomqtt.MqttError):
-                async with aiomqtt.Client(
-                    self.broker.host,
-                    self.broker.port,
-                    identifier=self.client_id,
-                    username=self.username,
-                    password=self.password,
-                    timeout=5,
-                ) as client:
+                async with _client(self.broker, self.credentials) as client:
                     await client.subscribe(f"{ROOT}/{self.store}/up/+/+/reported", qos=1)
                     async for message in client.messages:
                         self._on(message)

@@ -12,6 +12,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from controller.local_broker import LocalBroker
+from controller.state.database import open_database
+from controller.state.labels_repo import label_state
+from tests.support.store_kit import Store
 
 RUNNING = "running; Ctrl-C stops"  # serve_cli's log line once both MQTT sessions are up
 
@@ -87,3 +90,26 @@ def start_serve(
             args, env=env, cwd=db.parent, stdout=out, stderr=subprocess.STDOUT
         )
     return ServeProcess(process, log)
+
+
+async def converged(rig: Store, within_s: float) -> None:
+    """Every label shows the image the database wants it to show, nothing left to do."""
+    deadline = time.monotonic() + within_s
+    behind, pending = -1, -1
+    async with open_database(rig.db) as conn:
+        while time.monotonic() < deadline:
+            behind = 0
+            for label in rig.labels:
+                state = await label_state(conn, label)
+                shown = rig.sim.label(label).displayed_hash
+                if state is None or state.desired_hash is None or state.desired_hash != shown:
+                    behind += 1
+            async with conn.execute(
+                "SELECT (SELECT COUNT(*) FROM render_queue) + (SELECT COUNT(*) FROM outbox)"
+            ) as cursor:
+                row = await cursor.fetchone()
+            pending = row[0] if row else 0
+            if behind == 0 and pending == 0:
+                return
+            await asyncio.sleep(0.2)
+    raise AssertionError(f"{behind} labels behind, {pending} pending after {within_s} s")

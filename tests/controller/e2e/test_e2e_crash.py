@@ -3,10 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import os
-import signal
-import subprocess
-import sys
 import time
 from collections import defaultdict
 from datetime import UTC, datetime
@@ -21,39 +17,15 @@ from controller.pipeline.ingest import apply_changes
 from controller.state.database import open_database
 from controller.state.devices_repo import bind
 from controller.state.fleet_repo import BirthFacts, record_birth
-from controller.state.labels_repo import label_state
 from device_sim.behaviour import Behaviour
 from firmware_protocol.messages import NO_HASH
 from tests.support.running import running
+from tests.support.serve_process import converged, start_serve
 from tests.support.store_kit import Store, fresh_planes, item, store_with_labels
 
 LABELS = 1000
 ITEMS = 100
 pytestmark = pytest.mark.timeout(300)
-
-
-def _controller(broker: LocalBroker, store: str, db: Path, log: Path) -> subprocess.Popen[bytes]:
-    broker.add_store(store)
-    env = {
-        **os.environ,
-        "OMNISHELF_STORE_ID": store,
-        "OMNISHELF_BROKER_URL": broker.url,
-        "OMNISHELF_STORE_SECRET": broker.store_secret,
-        "OMNISHELF_STATE_DB": str(db),
-        "OMNISHELF_ADOPT": '["lbl-*"]',
-        "OMNISHELF_ADOPT_ACCESS_POINTS": '["ap-*"]',
-        "OMNISHELF_RENDER_WORKERS": "2",
-        "OMNISHELF_PUBLIC_URL": "https://shop.example",
-    }
-    omnishelf = Path(sys.executable).parent / "omnishelf"
-    with log.open("ab") as out:  # the child keeps its own copy of the descriptor
-        return subprocess.Popen(
-            [str(omnishelf), "serve", "--no-api"],
-            env=env,
-            cwd=db.parent,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
 
 
 async def _prepare(rig: Store) -> dict[str, str]:
@@ -116,27 +88,6 @@ class ShelfWatch:
                 history.append(shown)
 
 
-async def _converged(rig: Store, db: Path, within_s: float) -> None:
-    async with open_database(db) as conn:
-        deadline = time.monotonic() + within_s
-        while time.monotonic() < deadline:
-            behind = 0
-            for label in rig.labels:
-                state = await label_state(conn, label)
-                shown = rig.sim.label(label).displayed_hash
-                if state is None or state.desired_hash is None or state.desired_hash != shown:
-                    behind += 1
-            async with conn.execute(
-                "SELECT (SELECT COUNT(*) FROM render_queue) + (SELECT COUNT(*) FROM outbox)"
-            ) as cursor:
-                row = await cursor.fetchone()
-            pending = row[0] if row else 0
-            if behind == 0 and pending == 0:
-                return
-            await asyncio.sleep(0.2)
-    raise AssertionError(f"{behind} labels behind, {pending} pending after {within_s} s")
-
-
 async def test_sigkill_mid_batch_then_restart_converges_without_loss_or_regression(
     broker: LocalBroker, store_id: str, tmp_path: Path
 ):
@@ -155,10 +106,10 @@ async def test_sigkill_mid_batch_then_restart_converges_without_loss_or_regressi
         with_controller=False,
     ) as rig:
         await _prepare(rig)
-        process = _controller(broker, store_id, rig.db, log)
+        serve = start_serve(broker, store_id, rig.db, log, workers=2)
         try:
             t0 = time.monotonic()
-            await _converged(rig, rig.db, within_s=120)
+            await converged(rig, within_s=120)
             print(f"initial convergence {time.monotonic() - t0:.1f} s")
             first = {label.device_id: label.displayed_hash for label in rig.sim.labels()}
             assert NO_HASH not in first.values()
@@ -179,8 +130,7 @@ async def test_sigkill_mid_batch_then_restart_converges_without_loss_or_regressi
                     if repriced() >= LABELS // 20:
                         break
                     await asyncio.sleep(0.002)
-                process.send_signal(signal.SIGKILL)
-                process.wait()
+                serve.kill()
                 at_kill = repriced()
                 assert LABELS // 20 <= at_kill < LABELS, f"killed with {at_kill} labels repriced"
 
@@ -191,15 +141,14 @@ async def test_sigkill_mid_batch_then_restart_converges_without_loss_or_regressi
                 ]
                 await rig.publish("batch", {"batch_id": "reprice-2", "changes": again})
                 await asyncio.sleep(0.5)
-                process = _controller(broker, store_id, rig.db, log)
+                serve = start_serve(broker, store_id, rig.db, log, workers=2)
                 await _versions(rig.db, {f"SKU-{n:03d}": 3 for n in range(0, ITEMS, 2)})
                 t0 = time.monotonic()
-                await _converged(rig, rig.db, within_s=120)
+                await converged(rig, within_s=120)
                 print(f"after restart {time.monotonic() - t0:.1f} s; killed at {at_kill}")
                 watch.sample()
         finally:
-            process.send_signal(signal.SIGKILL)
-            process.wait()
+            serve.kill()
 
         async with open_database(rig.db) as conn:
             now = datetime.now(UTC)

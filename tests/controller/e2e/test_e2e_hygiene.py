@@ -24,9 +24,8 @@ from controller.pipeline.ingest import apply_changes
 from controller.state.database import open_database
 from controller.state.devices_repo import bind
 from controller.state.fleet_repo import BirthFacts, record_birth
-from controller.state.labels_repo import label_state
 from tests.support.processes import descendants, kill, wait_until_gone
-from tests.support.serve_process import start_serve
+from tests.support.serve_process import converged, start_serve
 from tests.support.store_kit import Store, item, store_with_labels
 
 pytestmark = pytest.mark.timeout(180)
@@ -53,28 +52,6 @@ async def _link_labels(rig: Store) -> list[str]:
 async def _stored_versions(db: Path) -> dict[str, int]:
     async with open_database(db) as conn, conn.execute("SELECT sku, version FROM items") as cur:
         return {row[0]: row[1] for row in await cur.fetchall()}
-
-
-async def _converged(rig: Store, within_s: float) -> None:
-    """Every label shows the image the database wants it to show, nothing left to do."""
-    deadline = time.monotonic() + within_s
-    behind = -1
-    async with open_database(rig.db) as conn:
-        while time.monotonic() < deadline:
-            behind = 0
-            for label in rig.labels:
-                state = await label_state(conn, label)
-                shown = rig.sim.label(label).displayed_hash
-                if state is None or state.desired_hash is None or state.desired_hash != shown:
-                    behind += 1
-            async with conn.execute(
-                "SELECT (SELECT COUNT(*) FROM render_queue) + (SELECT COUNT(*) FROM outbox)"
-            ) as cursor:
-                row = await cursor.fetchone()
-            if behind == 0 and row is not None and row[0] == 0:
-                return
-            await asyncio.sleep(0.2)
-    raise AssertionError(f"{behind} labels behind after {within_s} s")
 
 
 def _listening(port: int) -> bool:
@@ -139,7 +116,7 @@ async def _fill_then_restart(
             await asyncio.sleep(0.2)
         lost = {sku for sku, version in published.items() if stored.get(sku) != version}
         assert not lost, f"{len(lost)} published changes not stored, e.g. {sorted(lost)[:3]}"
-        await _converged(rig, within_s=60)
+        await converged(rig, within_s=60)
         restarted.process.send_signal(signal.SIGTERM)
         assert await restarted.exited() == 0
     finally:
