@@ -16,10 +16,14 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import FastAPI, Request, status
+from fastapi.exception_handlers import http_exception_handler
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.responses import Response
 
+from controller.console.templating import render
 from controller.operations import NotFound, OperationRefused
 from controller.state.tokens_repo import TokenNameTaken
 
@@ -69,21 +73,50 @@ def _problem(error: Any) -> dict[str, Any]:
     }
 
 
+def wants_page(request: Request) -> bool:
+    """A person's browser on a console page, not an API client: errors come as a page with a
+    way back, not as JSON."""
+    path = request.url.path
+    if path.startswith(("/api/", "/q/")):
+        return False
+    return "text/html" in request.headers.get("accept", "")
+
+
+def _error(request: Request, status_code: int, detail: str) -> Response:
+    if wants_page(request):
+        return render(request, "error.html", None, status_code=status_code, detail=detail)
+    return JSONResponse({"detail": detail}, status_code=status_code)
+
+
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(NotFound)
-    async def not_found(_: Request, exc: NotFound) -> JSONResponse:
-        return JSONResponse({"detail": str(exc)}, status_code=status.HTTP_404_NOT_FOUND)
+    async def not_found(request: Request, exc: NotFound) -> Response:
+        return _error(request, status.HTTP_404_NOT_FOUND, str(exc))
 
     @app.exception_handler(OperationRefused)
-    async def refused(_: Request, exc: OperationRefused) -> JSONResponse:
-        return JSONResponse({"detail": str(exc)}, status_code=status.HTTP_409_CONFLICT)
+    async def refused(request: Request, exc: OperationRefused) -> Response:
+        return _error(request, status.HTTP_409_CONFLICT, str(exc))
 
     @app.exception_handler(TokenNameTaken)
-    async def taken(_: Request, exc: TokenNameTaken) -> JSONResponse:
-        return JSONResponse({"detail": str(exc)}, status_code=status.HTTP_409_CONFLICT)
+    async def taken(request: Request, exc: TokenNameTaken) -> Response:
+        return _error(request, status.HTTP_409_CONFLICT, str(exc))
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
+        if exc.status_code >= 400 and wants_page(request):  # a 303 to /login stays one
+            return render(
+                request, "error.html", None, status_code=exc.status_code, detail=exc.detail
+            )
+        return await http_exception_handler(request, exc)
 
     @app.exception_handler(RequestValidationError)
-    async def invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
+    async def invalid(request: Request, exc: RequestValidationError) -> Response:
+        if wants_page(request):
+            what = "; ".join(
+                f"{'.'.join(str(p) for p in e.get('loc', ())[1:]) or 'the form'}: {e.get('msg')}"
+                for e in list(exc.errors())[:5]
+            )
+            return _error(request, status.HTTP_422_UNPROCESSABLE_CONTENT, what[:MAX_MESSAGE])
         errors = list(exc.errors())
         problems = [_problem(error) for error in errors[:MAX_ERRORS]]
         if len(errors) > MAX_ERRORS:

@@ -21,13 +21,14 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from starlette.datastructures import Headers
-from starlette.requests import cookie_parser
+from starlette.requests import Request, cookie_parser
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from controller.api.body_limit import send_json
 from controller.api.denials import DenialLog
 from controller.api.deps import STATE_KEY_TOKEN
 from controller.api.rate_limits import Buckets, EdgeLimits, Rate
+from controller.console.login import too_many_attempts
 from controller.console.session import COOKIE, STATE_KEY_CONSOLE
 from controller.runtime import Controller
 from controller.state.sessions_repo import session_user
@@ -110,7 +111,7 @@ class Gate:
         elif path == "/login" and method == "POST":
             wait_s = self.failures.wait_s(address) or self.guard.login.take(address)
             if wait_s:
-                await too_many(send, wait_s, "too many sign-in attempts from this address")
+                await too_many_attempts(Request(scope, receive), wait_s)(scope, receive, send)
                 return
         elif (
             method not in SAFE_METHODS

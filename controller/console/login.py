@@ -8,6 +8,7 @@ session on the server, so a copy of the old cookie no longer works.
 
 from __future__ import annotations
 
+import math
 from typing import TYPE_CHECKING, Annotated
 
 from fastapi import APIRouter, Form, Request, status
@@ -77,6 +78,22 @@ async def login(
         secure=request.url.scheme == "https",
         path="/",
     )
+    return answer
+
+
+def too_many_attempts(request: Request, wait_s: float) -> Response:
+    """The login page again, saying how long to wait (the gate refuses before the form is read:
+    a person sees a page, not JSON)."""
+    seconds = max(1, math.ceil(wait_s))
+    answer = render(
+        request,
+        "login.html",
+        None,
+        status_code=status.HTTP_429_TOO_MANY_REQUESTS,
+        next=_safe_next(request.query_params.get("next")),
+        login_error=f"Too many sign-in attempts from this device. Try again in {seconds} s.",
+    )
+    answer.headers["Retry-After"] = str(seconds)
     return answer
 
 

@@ -145,3 +145,33 @@ async def test_finding_5_sign_in_attempts_are_throttled_and_audited(settings: Se
         ) as cursor:
             rows = [tuple(row) for row in await cursor.fetchall()]
         assert rows == [("console.login_failed", "client:127.0.0.1")] * 3
+
+
+async def test_a_throttled_sign_in_shows_the_login_page_saying_how_long_to_wait(
+    settings: Settings,
+) -> None:
+    """A browser past the sign-in limit gets the login page (429, Retry-After), not JSON."""
+    limits = EdgeLimits(auth_failures_per_address=Rate(per_s=1e-6, burst=1))
+    async with open_api(settings, limits=limits) as api:
+        await _log_in(api.client, "guess")
+        refused = await _log_in(api.client, "guess-again")
+        assert refused.status_code == 429
+        assert refused.headers["content-type"].startswith("text/html")
+        seconds = refused.headers["retry-after"]
+        assert f"Try again in {seconds} s." in refused.text
+        assert '<form method="post" action="/login">' in refused.text
+
+
+async def test_console_errors_are_pages_and_api_errors_json(api: Api) -> None:
+    """An unknown label is a page with a way back for a browser, JSON for an API client."""
+    await _log_in(api.client, api.tokens["staff"])
+    page = await api.client.get("/labels/lbl-nope", headers={"accept": "text/html"})
+    assert page.status_code == 404
+    assert page.headers["content-type"].startswith("text/html")
+    assert "no label" in page.text
+    assert 'href="/"' in page.text
+    answer = await api.client.get(
+        "/api/v1/labels/lbl-nope", headers={"authorization": f"Bearer {api.tokens['staff']}"}
+    )
+    assert answer.status_code == 404
+    assert answer.json()["detail"]
