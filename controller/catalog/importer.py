@@ -36,7 +36,7 @@ from pydantic import ValidationError
 
 from controller.catalog.feed import Delete, Rejection, Upsert, valid_version, version_problem
 from controller.catalog.items import SKU_PATTERN, CatalogItem
-from controller.catalog.payload import MAX_DEPTH, safe_text, too_deep
+from controller.catalog.payload import MAX_DEPTH, bounded_int, safe_text, too_deep
 from controller.errors import ControllerError
 
 Change = Upsert | Delete | Rejection
@@ -344,7 +344,7 @@ def _open_json(path: Path, text: str) -> ImportSource:
         raise UnreadableFile(path, f"nested {depth} deep, at most {MAX_DEPTH}")
     try:
         # Decimal: "price": 12.9 must not pass through binary floating point
-        data = json.loads(text, parse_float=Decimal)
+        data = json.loads(text, parse_float=Decimal, parse_int=bounded_int)
     except json.JSONDecodeError as exc:
         raise UnreadableFile(
             path, f"not JSON ({exc.msg} at line {exc.lineno} column {exc.colno})"

@@ -40,6 +40,20 @@ class PayloadError(ControllerError):
         self.original = original  # what to quote back (bounded by the caller)
 
 
+MAX_INT_DIGITS = 100  # far above any field's bound (versions are int64: 19 digits)
+
+
+def bounded_int(digits: str) -> int | float:
+    """`parse_int` for json.loads: an integer literal of more than MAX_INT_DIGITS digits becomes
+    infinity, which every field refuses with its own name ("must be a finite number", "a valid
+    integer"...). Python refuses to convert more than 4,300 digits (a ValueError out of
+    json.loads: a 500 over HTTP and a traceback in an import), and a batch's other changes must
+    not be lost to one absurd number."""
+    if len(digits.lstrip("-")) > MAX_INT_DIGITS:
+        return float("-inf") if digits.startswith("-") else float("inf")
+    return int(digits)
+
+
 def _depth(brackets: str) -> int:
     return max(accumulate(map(_STEP.__getitem__, _NOT_BRACKET.sub("", brackets))), default=0)
 
@@ -77,7 +91,7 @@ def load_json(
     if depth is not None:
         raise PayloadError(f"{what}: nested {depth} deep, at most {MAX_DEPTH}", text)
     try:
-        return json.loads(text, parse_float=Decimal if decimals else float)
+        return json.loads(text, parse_float=Decimal if decimals else float, parse_int=bounded_int)
     except json.JSONDecodeError as exc:
         raise PayloadError(
             f"{what}: not JSON ({exc.msg} at line {exc.lineno} column {exc.colno})", text

@@ -244,3 +244,21 @@ def test_finding_1_a_deeply_nested_json_file_is_refused_with_the_reason(tmp_path
     code, output = run(str(source), "--dry-run")
     assert code == 1
     assert "nested 200000 deep, at most 32" in output
+
+
+def test_a_number_of_5000_digits_rejects_its_row_not_the_file(tmp_path):
+    """A 5,000-digit version (more than Python converts) rejects that row, named; the file's
+    other rows are stored and nothing prints a traceback."""
+    db = tmp_path / "state.db"
+    source = tmp_path / "items.json"
+    rows = [
+        {"sku": "A-1", "version": "HUGE", "name": "X", "currency": "TRY", "price": "1"},
+        {"sku": "A-2", "name": "ok", "currency": "TRY", "price": "2"},
+    ]
+    source.write_text(json.dumps(rows).replace('"HUGE"', "9" * 5000), encoding="utf-8")
+    code, output = run(str(source), "--state-db", str(db))
+    assert code == 2, output
+    assert "Traceback" not in output
+    assert set(stored(db)) == {"A-2"}
+    line = rejected_path(source).read_text(encoding="utf-8").splitlines()[0]
+    assert json.loads(line)["reason"].startswith("version:")

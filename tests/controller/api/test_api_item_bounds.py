@@ -15,6 +15,13 @@ BIG = 9223372036854775808  # 2**63
 PROMO = {"price": "1.00", "starts_at": "2026-01-01T00:00:00+00:00"}
 
 
+def _huge(**fields: str) -> bytes:
+    """An item whose named fields are integer literals of 5,000 digits (json.dumps cannot
+    write them: Python refuses to convert more than 4,300 digits)."""
+    text = json.dumps(item(**dict.fromkeys(fields, "HUGE")))
+    return text.replace('"HUGE"', "9" * 5000).encode()
+
+
 def _deep(levels: int) -> bytes:
     return b"[" * levels + b"]" * levels
 
@@ -47,6 +54,8 @@ async def _put(api: Api, sku: str, body: bytes) -> Any:
             ["body", "net_quantity", "value"],
             "at least 0.001",
         ),
+        (_huge(version="x"), ["body", "version"], "finite"),
+        (_huge(price="x"), ["body", "price"], "finite"),
         (_deep(50_000), ["body"], "nested 50000 deep"),
         (_deep(200_000), ["body"], "400,000 bytes"),
         (json.dumps(item() | {"\ud800": 1}).encode(), ["body"], "unicode"),  # a key
