@@ -20,7 +20,7 @@ from contextlib import AsyncExitStack, suppress
 import aiomqtt
 
 from broker_access.address import BrokerAddress
-from broker_access.backoff import Backoff
+from broker_access.backoff import CAP_S, Backoff
 from broker_access.sockets import disable_nagle
 from device_sim.gateway import Gateway, Outgoing, WillMessage
 from firmware_protocol.codec import encode
@@ -28,6 +28,8 @@ from firmware_protocol.messages import Birth
 from firmware_protocol.topics import DELIVERY, device_subscription, parse_topic
 
 log = logging.getLogger(__name__)
+
+ACCESS_POINT_CAP_S = 8.0
 
 PUBLISHERS_PER_LINK = 4
 GOODBYE_TIMEOUT_S = 5.0
@@ -54,7 +56,10 @@ class GatewayLink:
         self._will_session = 0
         self.connected = asyncio.Event()
         self.connections = 0
-        self.backoff = Backoff(gateway.gateway_id)
+        # An access point is one of a few per store and its labels wait for it: it retries
+        # sooner than a label connected on its own (one of thousands).
+        cap_s = ACCESS_POINT_CAP_S if gateway.is_access_point else CAP_S
+        self.backoff = Backoff(gateway.gateway_id, cap_s=cap_s)
         self._connected_at: float | None = None
         self._client_now: aiomqtt.Client | None = None
 
