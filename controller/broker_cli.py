@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import secrets
 import signal
-import time
 from pathlib import Path
 from types import FrameType
 from typing import Annotated
@@ -109,8 +108,12 @@ def broker(
                 f"mosquitto (pid {running.pid}) on {' and '.join(urls)} with {len(clients)} "
                 "device clients; Ctrl-C stops"
             )
-            while True:
-                time.sleep(3600)
+            # A broker that died must end this command too, so that whoever supervises it
+            # starts both again (it waited for Ctrl-C with no broker under it).
+            while (status := running.exited(within_s=1.0)) is None:
+                pass
+            console.print(f"[red]mosquitto exited ({status}); see {running.log_file}[/]")
+            raise typer.Exit(3)
     except (KeyboardInterrupt, _Terminated):
         console.print("stopping")
     finally:

@@ -282,6 +282,15 @@ class LocalBroker:
             time.sleep(0.05)
         raise ControllerError(f"mosquitto did not listen on {listeners} within 10 s")
 
+    def exited(self, within_s: float) -> int | None:
+        """Mosquitto's exit status if it ended (waiting up to `within_s`), else None."""
+        if self._process is None:
+            return None
+        try:
+            return self._process.wait(timeout=within_s)
+        except subprocess.TimeoutExpired:
+            return None
+
     def kill(self) -> None:
         """SIGKILL, as a crash: nothing is saved on the way out (the chaos and persistence
         tests); `start` again on the same work dir restarts it."""

@@ -73,3 +73,35 @@ def test_finding_8_stopping_the_command_stops_its_mosquitto(
         time.sleep(0.05)
     assert not _alive(pid)
     assert not _listening(port)
+
+
+def test_the_command_exits_when_its_mosquitto_dies(tmp_path: Path) -> None:
+    """`omnishelf broker` whose Mosquitto is killed exits 3 (a supervisor restarts it), instead
+    of waiting for Ctrl-C with no broker under it."""
+    port = free_port()
+    omnishelf = Path(sys.executable).parent / "omnishelf"
+    command = [
+        str(omnishelf),
+        "broker",
+        "--labels=1",
+        f"--port={port}",
+        f"--workdir={tmp_path / 'broker'}",
+        f"--secret-file={tmp_path / 'secret'}",
+    ]
+    process = subprocess.Popen(command, stderr=subprocess.PIPE, text=True)
+    try:
+        assert process.stderr is not None
+        pid = None
+        for line in process.stderr:
+            if found := re.search(r"mosquitto \(pid (\d+)\)", line):
+                pid = int(found[1])
+                break
+        assert pid is not None, "the command never said it was running"
+        os.kill(pid, signal.SIGKILL)
+        assert process.wait(timeout=15) == 3
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+        if process.stderr is not None:
+            process.stderr.close()
