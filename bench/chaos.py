@@ -182,8 +182,11 @@ class ChaosRun:
         stalled_since: float | None = None
         while True:
             await asyncio.sleep(1.0)
-            state = await asyncio.to_thread(self._rig.converged_in_db)
-            offline = await asyncio.to_thread(self._offline_labels)
+            try:
+                state = await asyncio.to_thread(self._rig.converged_in_db)
+                offline = await asyncio.to_thread(self._offline_labels)
+            except sqlite3.Error:  # the disk is full: even reading needs a page now and then
+                continue
             self.report.peak_offline_devices = max(self.report.peak_offline_devices, offline)
             process = self._rig.controller
             alive = process is not None and process.poll() is None
@@ -234,7 +237,11 @@ class ChaosRun:
             self._disk = None
 
     def fill_disk(self) -> Path:
+        """Fill the state database's tmpfs. The WAL is emptied first: SQLite reuses a WAL's
+        pages after a checkpoint, so a store that had just written a reprice could take the
+        next one into its old WAL without needing a single new block of the full disk."""
         assert self._disk is not None
+        self._truncate_wal()
         filler = self._disk / "filler"
         # Unbuffered: nothing is left to flush (and fail) at close.
         with filler.open("wb", buffering=0) as out, contextlib.suppress(OSError):  # ENOSPC
@@ -242,14 +249,24 @@ class ChaosRun:
                 out.write(b"\0" * (1 << 20))
         return filler
 
+    def _truncate_wal(self) -> None:
+        for _ in range(50):  # busy while the controller's reader is inside a transaction
+            with contextlib.closing(sqlite3.connect(self._rig.db, timeout=5)) as db:
+                busy, _, _ = db.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+            if not busy:
+                return
+            time.sleep(0.1)
+        self.report.problems.append("the WAL could not be emptied before the disk was filled")
+
     # ---- the run ------------------------------------------------------------------------------
 
     async def converge(self, within_s: float) -> float:
         """Seconds until every label shows its item's latest version (raises on time-out)."""
         started = time.monotonic()
         while time.monotonic() - started < within_s:
-            if await asyncio.to_thread(self._latest_everywhere):
-                return time.monotonic() - started
+            with contextlib.suppress(sqlite3.Error):  # a full disk: ask again
+                if await asyncio.to_thread(self._latest_everywhere):
+                    return time.monotonic() - started
             await asyncio.sleep(0.5)
         raise TimeoutError
 
