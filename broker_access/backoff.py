@@ -9,7 +9,6 @@ refused subscription) keeps backing off instead of being hammered every half sec
 
 from __future__ import annotations
 
-import asyncio
 import random
 from dataclasses import dataclass, field
 
@@ -44,16 +43,3 @@ class Backoff:
 
     def reset(self) -> None:
         self.current_s = self.start_s
-
-
-def raise_if_cancelled() -> None:
-    """Raise the CancelledError a reconnect loop may have caught disguised as a lost connection.
-
-    A TaskGroup whose body is cancelled while one of its tasks fails (cancelling a session makes
-    its receiver see the connection close) raises that task's error, not the CancelledError:
-    "other errors have priority" (asyncio). A loop that catches the error as a lost connection
-    then reconnects forever, and whoever cancelled it waits forever (a test's teardown hung on
-    exactly this). The task still counts the request, so it is raised again here."""
-    task = asyncio.current_task()
-    if task is not None and task.cancelling():
-        raise asyncio.CancelledError

@@ -35,7 +35,7 @@ from typing import Any, Protocol
 import aiomqtt
 
 from broker_access.address import BrokerAddress
-from broker_access.backoff import STABLE_AFTER_S, Backoff, raise_if_cancelled
+from broker_access.backoff import STABLE_AFTER_S, Backoff
 from broker_access.sockets import disable_nagle
 
 log = logging.getLogger(__name__)
@@ -132,7 +132,6 @@ class MqttSession:
             finally:
                 self.connected.clear()
                 self._client = None
-            raise_if_cancelled()
             lasted = None if self._connected_at is None else time.monotonic() - self._connected_at
             backoff.connection_ended(lasted)
             await asyncio.sleep(backoff.next_delay())

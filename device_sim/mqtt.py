@@ -20,7 +20,7 @@ from contextlib import AsyncExitStack, suppress
 import aiomqtt
 
 from broker_access.address import BrokerAddress
-from broker_access.backoff import CAP_S, Backoff, raise_if_cancelled
+from broker_access.backoff import CAP_S, Backoff
 from broker_access.sockets import disable_nagle
 from device_sim.gateway import Gateway, Outgoing, WillMessage
 from firmware_protocol.codec import encode
@@ -95,7 +95,6 @@ class GatewayLink:
             except* aiomqtt.MqttError as group:
                 log.info("%s: connection lost: %s", self.gateway.gateway_id, group.exceptions[0])
             self.connected.clear()
-            raise_if_cancelled()
             if planned:
                 backoff.reset()
                 continue
