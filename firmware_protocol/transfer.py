@@ -212,7 +212,9 @@ def image_assembler(desired: Desired, *, max_size: int) -> ChunkAssembler:
 
 
 def _inflate(desired: Desired, payload: bytes) -> bytes:
-    """Inflate at most raw_size + 1 bytes: a hostile payload cannot exhaust memory (§5.3)."""
+    """Inflate at most raw_size + 1 bytes: a hostile payload cannot exhaust memory (§5.3).
+
+    The payload must be exactly one zlib stream that ends at its last byte."""
     inflater = zlib.decompressobj()
     try:
         raw = inflater.decompress(payload, desired.raw_size + 1)
@@ -221,6 +223,13 @@ def _inflate(desired: Desired, payload: bytes) -> bytes:
     if len(raw) > desired.raw_size or inflater.unconsumed_tail or not inflater.eof:
         raise IntegrityError(
             f"payload of revision {desired.revision} does not inflate to {desired.raw_size} bytes"
+        )
+    if inflater.unused_data:
+        # §5.3: the payload is exactly one zlib stream; bytes after its end are not "ignored",
+        # they are a payload the sender did not mean (INTEGRITY_FAILED, §5.5 step 2).
+        raise IntegrityError(
+            f"payload of revision {desired.revision} has {len(inflater.unused_data)} bytes "
+            "after the end of its zlib stream"
         )
     return raw
 

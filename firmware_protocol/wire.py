@@ -125,6 +125,10 @@ class _Sized(WireType):
             raise TypeError(f"{self.name} needs str, got {type(value).__name__}")
         if not self._text and not isinstance(value, bytes | bytearray | memoryview):
             raise TypeError(f"{self.name} needs bytes, got {type(value).__name__}")
+        if self._text:
+            problem = _text_problem(value)
+            if problem:
+                raise ValueError(f"{self.name} {problem}; PROTOCOL.md §3.2 forbids it")
         raw = value.encode("utf-8") if self._text else bytes(value)
         self._prefix.encode(len(raw), out)
         out += raw
@@ -136,9 +140,23 @@ class _Sized(WireType):
         if not self._text:
             return raw, offset + size
         try:
-            return raw.decode("utf-8"), offset + size
+            text = raw.decode("utf-8")
         except UnicodeDecodeError as exc:
             raise MalformedBody(f"{self.name} is not valid UTF-8", offset=offset) from exc
+        problem = _text_problem(text)
+        if problem:
+            raise MalformedBody(f"{self.name} {problem}", offset=offset)
+        return text, offset + size
+
+
+def _text_problem(text: str) -> str:
+    """Why a string may not travel (§3.2), or "": a NUL would end it early in a C device's
+    buffer, and a leading BOM would make two spellings of the same text compare unequal."""
+    if "\x00" in text:
+        return f"contains U+0000 at character {text.index(chr(0))}"
+    if text.startswith("\ufeff"):
+        return "starts with U+FEFF (a byte order mark)"
+    return ""
 
 
 STR = _Sized("str", U16, text=True)  # u16 byte length + UTF-8

@@ -215,6 +215,41 @@ def test_utf8_encoded_surrogate_is_malformed() -> None:
         decode(_frame(Opcode.COMMAND_RESULT, body))
 
 
+@pytest.mark.parametrize(
+    "text",
+    [b"\x00", b"lane-1\x00", b"a\x00b", b"\xef\xbb\xbflane-1", b"\xef\xbb\xbf"],
+    ids=["nul", "terminator", "inner-nul", "bom", "bom-only"],
+)
+def test_nul_or_leading_bom_in_a_str_is_malformed(text: bytes) -> None:
+    """A str holding U+0000 anywhere, or starting with U+FEFF, is MalformedBody (§3.2)."""
+    body = struct.pack(">IBH", 1, EventKind.LANE_EMPTY, len(text)) + text
+    with pytest.raises(MalformedBody) as info:
+        decode(_frame(Opcode.EVENT, body))
+    assert info.value.opcode == Opcode.EVENT
+    assert info.value.offset == 7
+
+
+def test_bom_after_the_first_character_is_text() -> None:
+    """U+FEFF inside a string (a zero-width no-break space) is ordinary text, not a BOM."""
+    msg = Event(event_id=1, kind=EventKind.BUTTON_PRESS, subject="a\ufeffb")
+    assert decode(encode(msg)) == msg
+
+
+@pytest.mark.parametrize(
+    "msg",
+    [
+        Event(event_id=1, kind=EventKind.BUTTON_PRESS, subject="find\x00"),
+        Event(event_id=1, kind=EventKind.BUTTON_PRESS, subject="\ufefffind"),
+        Response(txn=1, status=ResponseStatus.OK, lines=("ok", "\x00")),
+    ],
+    ids=["nul", "bom", "nul-in-list"],
+)
+def test_encode_refuses_nul_or_leading_bom(msg: Message) -> None:
+    """encode() refuses a str a receiver must reject (§3.2), naming the rule."""
+    with pytest.raises(ProtocolError, match=r"§3\.2"):
+        encode(msg)
+
+
 def test_list_count_beyond_body_is_malformed() -> None:
     """A list whose u8 count promises more items than the body holds is MalformedBody."""
     body = struct.pack(">IBB", 1, ResponseStatus.OK, 3) + struct.pack(">H", 1) + b"a"

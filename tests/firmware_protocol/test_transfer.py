@@ -386,6 +386,21 @@ def test_truncated_zlib_is_integrity_error(full_offer: PreparedImage) -> None:
         apply_image(desired, cut, None)
 
 
+@pytest.mark.parametrize("extra", [b"\x00", b"junk after the stream", None])
+def test_bytes_after_the_zlib_stream_are_integrity_error(
+    full_offer: PreparedImage, extra: bytes | None
+) -> None:
+    """A payload that is a whole zlib stream plus trailing bytes (a second stream too) fails
+    step 2 of §5.5: the payload of a ZLIB transfer is exactly one zlib stream (§5.3)."""
+    tail = zlib.compress(b"more") if extra is None else extra
+    padded = full_offer.payload + tail
+    desired = dataclasses.replace(
+        full_offer.desired, payload_crc=zlib.crc32(padded), payload_size=len(padded)
+    )
+    with pytest.raises(IntegrityError, match="after the end of its zlib stream"):
+        apply_image(desired, padded, None)
+
+
 @pytest.mark.parametrize("delta", [-1, 1])
 def test_wrong_raw_size_is_integrity_error(full_offer: PreparedImage, delta: int) -> None:
     """A payload inflating to a size other than raw_size raises IntegrityError."""
