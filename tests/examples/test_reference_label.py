@@ -1,0 +1,121 @@
+"""The reference label (examples/reference_label/), run as a process against the real Mosquitto.
+
+It is written from PROTOCOL.md alone (it imports nothing from this repository); these tests drive
+it with the omnishelf codec playing the controller, then through `omnishelf conformance`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+from controller.local_broker import LocalBroker
+from firmware_protocol.messages import (
+    Birth,
+    Chunk,
+    CommandResult,
+    CommandStatus,
+    Compression,
+    Ping,
+    Reported,
+    ReportResult,
+    XferReason,
+    XferRequest,
+)
+from firmware_protocol.transfer import chunk_size_for, prepare_image
+from tests.examples.reference_label_kit import bare_controller, reference_label
+
+FRAME_BYTES = 9472  # EPD290_BWR, the label's default model
+
+
+def planes(seed: int) -> bytes:
+    """A deterministic test image of the label's size."""
+    stream = b"".join(hashlib.sha256(f"{seed}-{i}".encode()).digest() for i in range(296))
+    return stream[:FRAME_BYTES]
+
+
+def chunk_size(store: str, device: str) -> int:
+    return chunk_size_for(1024, f"os1/{store}/down/{device}/{device}/chunk")
+
+
+def test_boots_applies_full_and_delta_and_remembers_them(
+    broker: LocalBroker, store_id: str, tmp_path: Path
+) -> None:
+    """Birth retained with session 1 and a BOOT report; a FULL+ZLIB then a delta are applied;
+    after a restart it is born with session 2 and reports BOOT with the revision it shows."""
+    device = "lbl-0001"
+    state = tmp_path / "state"
+    with bare_controller(broker, store_id, device) as ctl:
+        with reference_label(broker, store_id, device, state):
+            _, _, birth = ctl.expect(lambda c, r, m: isinstance(m, Birth))
+            assert isinstance(birth, Birth)
+            assert ctl.retained("birth") == birth
+            assert (birth.session, birth.pages, birth.displayed_revision) == (1, 2, 0)
+            ctl.expect(lambda c, r, m: isinstance(m, Reported) and m.result is ReportResult.BOOT)
+            size = chunk_size(store_id, device)
+            first = prepare_image(planes(1), revision=5, xfer_id=1, chunk_size=size)
+            ctl.publish("desired", first.desired, retain=True)
+            for chunk in first.chunks():
+                ctl.publish("chunk", chunk)
+            _, _, applied = ctl.expect(lambda c, r, m: isinstance(m, Reported))
+            assert applied == Reported(5, first.desired.content_hash, 0, ReportResult.APPLIED)
+            changed = bytearray(planes(1))
+            changed[100:110] = bytes(10)
+            delta = prepare_image(
+                bytes(changed), revision=6, xfer_id=2, chunk_size=size, base=planes(1)
+            )
+            assert delta.desired.encoding.name == "DELTA_XOR"
+            ctl.publish("desired", delta.desired, retain=True)
+            for chunk in delta.chunks():
+                ctl.publish("chunk", chunk)
+            _, _, applied = ctl.expect(lambda c, r, m: isinstance(m, Reported))
+            assert applied == Reported(6, delta.desired.content_hash, 0, ReportResult.APPLIED)
+        with reference_label(broker, store_id, device, state):
+            _, _, birth = ctl.expect(lambda c, r, m: isinstance(m, Birth))
+            assert isinstance(birth, Birth)
+            assert (birth.session, birth.displayed_revision) == (2, 6)
+            _, _, boot = ctl.expect(lambda c, r, m: isinstance(m, Reported))
+            assert boot == Reported(6, delta.desired.content_hash, 0, ReportResult.BOOT)
+            _, _, again = ctl.expect(lambda c, r, m: isinstance(m, Reported))  # retained Desired
+            assert again == Reported(6, delta.desired.content_hash, 0, ReportResult.UNCHANGED)
+
+
+def test_asks_for_a_lost_chunk_and_drops_a_corrupt_frame(
+    broker: LocalBroker, store_id: str, tmp_path: Path
+) -> None:
+    """A withheld chunk is asked for by MISSING_CHUNKS after ~2 s; a Ping with a bad CRC is not
+    answered, the next good one is."""
+    device = "lbl-0002"
+    with (
+        bare_controller(broker, store_id, device) as ctl,
+        reference_label(broker, store_id, device, tmp_path / "state"),
+    ):
+        ctl.expect(lambda c, r, m: isinstance(m, Reported))
+        image = prepare_image(
+            planes(2),
+            revision=1,
+            xfer_id=7,
+            chunk_size=chunk_size(store_id, device),
+            compression=Compression.NONE,
+        )
+        chunks = list(image.chunks())
+        assert len(chunks) >= 3
+        ctl.publish("desired", image.desired, retain=True)
+        for chunk in chunks:
+            if chunk.index != 1:
+                ctl.publish("chunk", chunk)
+        _, _, request = ctl.expect(lambda c, r, m: isinstance(m, XferRequest))
+        assert isinstance(request, XferRequest)
+        assert request.reason is XferReason.MISSING_CHUNKS
+        assert request.missing[0] == 0x40 and not any(request.missing[1:])
+        ctl.publish("chunk", Chunk(7, 1, chunks[1].data))
+        _, _, applied = ctl.expect(lambda c, r, m: isinstance(m, Reported))
+        assert isinstance(applied, Reported) and applied.result is ReportResult.APPLIED
+        from firmware_protocol import encode
+
+        bad = bytearray(encode(Ping(txn=11)))
+        bad[-1] ^= 1
+        ctl.publish("cmd", bytes(bad))
+        ctl.publish("cmd", Ping(txn=12))
+        _, _, result = ctl.expect(lambda c, r, m: isinstance(m, CommandResult))
+        assert result == CommandResult(12, CommandStatus.OK, "")
