@@ -90,6 +90,7 @@ ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")  # §2.2, matched as a whole
 RESERVED_PREFIXES = ("controller-", "hq-", "observer-")  # service accounts (§1.2)
 KEEPALIVE_S = 60  # §1.2: at most 60 s for a directly connected device
 BACKOFF_FIRST_S, BACKOFF_CAP_S = 1.0, 30.0  # §1.2: 1 s doubling to a cap, +-20 % jitter
+STABLE_S = 5.0  # §1.2: the backoff starts over once a connection has lasted 5 s
 CONNACK_TIMEOUT_S = 10.0
 PUBACK_TIMEOUT_S = 5.0
 PASSWORD_ENV = "OMNISHELF_DEVICE_PASSWORD"  # noqa: S105 - a variable name
@@ -116,6 +117,7 @@ class Label:
         self.defects = frozenset(args.defect)
         version = tuple(int(part) for part in args.firmware.split("."))
         self.store = LabelStore(Path(args.state_dir), (version[0], version[1], version[2]))
+        self.store.persist_session = "session-not-persisted" not in self.defects
         self.images = ImageReceiver(
             self.store,
             pages=self.pages,
@@ -141,7 +143,7 @@ class Label:
         self.reconnect_at = 0.0
         self.backoff_s = BACKOFF_FIRST_S
         self.connected = self.subscribed = self.born = self.lost = False
-        self.connect_started = 0.0
+        self.connect_started = self.born_at = 0.0
         self.event_id = 0
         self.boot()
 
@@ -169,8 +171,7 @@ class Label:
         """§1.2 steps 1-3: new session persisted, CONNECT with its Will, then (on CONNACK)
         SUBSCRIBE; the Birth waits for the SUBACK (D8)."""
         self.store.session += 1
-        if "session-not-persisted" not in self.defects:
-            self.store.save()
+        self.store.save()  # §4.6: before the CONNECT that carries it in its Will
         self.event_id = 0  # §8.2: 1 for the first event of a session
         self.connected = self.subscribed = self.born = self.lost = False
         self.connect_started = time.monotonic()
@@ -232,11 +233,14 @@ class Label:
             log.warning("connection lost: %s", rc)
         self.lost = True
 
-    def publish_birth(self) -> None:
+    def publish_birth(self, *, rebirth: bool = False) -> None:
         """§1.2 steps 4-5: Birth retained; after a boot, Reported BOOT retained."""
         store = self.store
+        session = store.session
+        if rebirth and "rebirth-new-session" in self.defects:
+            session += 1  # the defect: the Birth says a session the connection does not have
         self.send(
-            birth(store.session, self.model, store.firmware, self.max_packet, 2950,
+            birth(session, self.model, store.firmware, self.max_packet, 2950,
                   self.checkin_s, self.pages, store.revision, store.content_hash, self.shown_page)
         )  # fmt: skip
         if self.needs_boot_report:
@@ -295,11 +299,12 @@ class Label:
                 continue
             self.client.loop(timeout=0.05)
             if self.lost or (not self.connected and now - self.connect_started > CONNACK_TIMEOUT_S):
+                if self.born and now - self.born_at >= STABLE_S:
+                    self.backoff_s = BACKOFF_FIRST_S  # §1.2: a connection that lasted starts over
                 self.retry_later()
                 continue
             if self.subscribed and not self.born:
-                self.born = True
-                self.backoff_s = BACKOFF_FIRST_S
+                self.born, self.born_at = True, now
                 self.publish_birth()
             if self.born:
                 self.on_clock(time.monotonic())
@@ -402,10 +407,7 @@ class Label:
             self.send_and_wait(command_result(cmd.txn, OK))
             self.reboot()
         elif cmd.opcode == 0x35:  # Rebirth (§7.6): same session, then the result
-            if "rebirth-new-session" in self.defects:
-                self.store.session += 1
-                self.store.save()
-            self.publish_birth()
+            self.publish_birth(rebirth=True)
             self.answer(cmd.txn, OK)
 
     def page_switch(self, txn: int, page: int, duration_s: int, now: float) -> None:

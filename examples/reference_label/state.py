@@ -46,6 +46,8 @@ class LabelStore:
         self.content_hash = NO_HASH
         self.firmware = firmware
         self.txns: list[tuple[int, int, str]] = []
+        self.persist_session = True  # False: the session-not-persisted defect
+        self._session_on_disk = 0
         self._slots: dict[int, bytes] = {}
         self.load()
 
@@ -62,13 +64,16 @@ class LabelStore:
             self.content_hash = bytes.fromhex(saved["content_hash"])
             self.firmware = (saved["firmware"][0], saved["firmware"][1], saved["firmware"][2])
             self.txns = [(int(t), int(s), str(d)) for t, s, d in saved["txns"]]
+            self._session_on_disk = self.session
         self._slots = {}
         for path in self.directory.glob("page-*.planes"):
             self._slots[int(path.stem.split("-")[1])] = path.read_bytes()
 
     def save(self) -> None:
+        if self.persist_session:
+            self._session_on_disk = self.session
         document = {
-            "session": self.session,
+            "session": self._session_on_disk,
             "revision": self.revision,
             "content_hash": self.content_hash.hex(),
             "firmware": list(self.firmware),
