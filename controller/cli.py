@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
+from conformance.cli import conformance
 from controller.api.token_cli import token_app
 from controller.broker_cli import broker
 from controller.certs_cli import certs
@@ -26,6 +27,7 @@ app.command()(demo)
 app.command()(broker)
 app.command()(certs)
 app.add_typer(token_app, name="token")
+app.command()(conformance)
 console = Console(stderr=True)
 
 

@@ -1,7 +1,11 @@
 """What every simulated device shares: identity, session counter, battery, commands.
 
-Devices are sans-IO state machines: `boot()`, `handle(msg, now)` and `tick(now)` return the
+Devices are sans-IO state machines: `boot()`, `process(msg, now)` and `tick(now)` return the
 messages to publish; a gateway (gateway.py) decides when they run and carries the bytes.
+
+Commands are answered once per txn (§7.1): QoS 1 may deliver a command twice and the controller
+retries with the same txn, so the results of the last 8 commands are remembered and a repeated
+txn gets the stored result without running the command again.
 """
 
 from __future__ import annotations
@@ -28,10 +32,12 @@ from firmware_protocol.messages import (
     Reboot,
 )
 from firmware_protocol.models import DeviceModel
+from firmware_protocol.topics import DELIVERY, Channel
 from firmware_protocol.wire import FirmwareVersion
 
 FULL_MV = 3000
 EMPTY_MV = 2200
+TXN_MEMORY = 8  # the last commands whose results a device remembers (§7.1)
 
 
 @dataclass
@@ -58,7 +64,7 @@ class SimDevice:
     fast_wake_interval_s: float = 1.0
     telemetry_seq: int = 0
     event_id: int = 0
-    commands_seen: set[int] = field(default_factory=set)
+    recent_results: dict[int, CommandResult] = field(default_factory=dict)  # txn -> result
     mains_powered: bool = False
     counters: SessionCounters | None = None  # persists `session` (sessions.py); None: memory
 
@@ -94,7 +100,6 @@ class SimDevice:
             self.counters.ensure(self.device_id, self.session)
         self.event_id = 0
         self.telemetry_seq = 0
-        self.commands_seen.clear()
 
     # ---- battery ------------------------------------------------------------------------------
 
@@ -112,6 +117,23 @@ class SimDevice:
 
     # ---- messages -----------------------------------------------------------------------------
 
+    def process(self, msg: Message, now: float) -> list[Message]:
+        """A message as the gateway delivers it: a command whose txn was answered recently gets
+        that answer again and is not run twice (§7.1); everything else goes to `handle`."""
+        txn = getattr(msg, "txn", None)
+        if txn is None or DELIVERY[msg.OPCODE].channel is not Channel.CMD:
+            return self.handle(msg, now)
+        stored = self.recent_results.get(txn)
+        if stored is not None:
+            return [stored]
+        out = self.handle(msg, now)
+        for reply in out:
+            if isinstance(reply, CommandResult) and reply.txn == txn:
+                self.recent_results[txn] = reply  # the last one: the final status
+        while len(self.recent_results) > TXN_MEMORY:
+            del self.recent_results[next(iter(self.recent_results))]
+        return out
+
     def handle(self, msg: Message, now: float) -> list[Message]:
         match msg:
             case LedFlash(txn=txn, colour=colour, pattern=pattern, duration_s=duration):
@@ -127,8 +149,9 @@ class SimDevice:
                 # The current session: the Will is unchanged, a new number would make it stale.
                 return [self.birth(), *self._result(txn, CommandStatus.OK)]
             case Reboot(txn=txn):
-                # Reply first: after the reboot the device has forgotten the transaction.
-                return [*self._result(txn, CommandStatus.OK), *self.boot(now)]
+                # §7.6: the answer, then the Death of this session, then the reboot (a new
+                # session, a Birth, and for a label its Reported(BOOT)).
+                return [*self._result(txn, CommandStatus.OK), self.death(), *self.boot(now)]
             case PageSwitch(txn=txn):
                 return self._result(txn, CommandStatus.UNSUPPORTED, "no pages on this device")
         return self._unsupported(msg)

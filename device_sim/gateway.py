@@ -11,8 +11,15 @@ Sans-IO: `receive` and `due` take the current time and return `Outgoing` items; 
 the bytes. Frames that fail to decode (bad CRC, malformed) are counted and dropped, which makes
 the chunk "missing" so that the label asks for it again.
 
+A frame whose opcode does not belong to the topic's channel (a Ping on `desired`) is dropped
+like a bad frame (§2.4), when the network layer says on which channel it arrived.
+
 Session counters (the access point's own and each device's) never go down: with a
-`SessionCounters` file they survive a simulator restart (sessions.py). A Rebirth addressed to an
+`SessionCounters` file they survive a simulator restart (sessions.py). A directly connected
+device that reboots (a Reboot command, a firmware switch) publishes its Death and the Birth of
+its new session, which makes the network layer reconnect; the new connection carries that same
+session (one increment per reboot, §4.6), and what the device says after its Birth (its
+Reported(BOOT)) waits for that connection, after its SUBSCRIBE. A Rebirth addressed to an
 access point itself re-announces it and every device it carries, with their current sessions
 (what the controller asks of an access point it has just adopted).
 """
@@ -47,10 +54,12 @@ from firmware_protocol.messages import (
     ReportResult,
 )
 from firmware_protocol.models import ModelId
-from firmware_protocol.topics import DeviceAddress
+from firmware_protocol.topics import DELIVERY, Channel, DeviceAddress, Direction
 from firmware_protocol.wire import FirmwareVersion
 
 log = logging.getLogger(__name__)
+
+MIN_WAKE_S = 0.05
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,6 +110,9 @@ class Gateway:
         self._radio_free_at = 0.0
         self.ap_session = 0
         self.started = False
+        self._link_session = 0  # a direct device: the session its current connection carries
+        self._rebooted = False  # a direct device born again, its new connection not yet made
+        self._after_reconnect: list[Outgoing] = []
 
     def address(self, device_id: str) -> DeviceAddress:
         return DeviceAddress(self.store, self.gateway_id, device_id)
@@ -121,7 +133,13 @@ class Gateway:
             self._last_wake[device.device_id] = now
             self._schedule_wake(device, now, first=True)
         self.started = True
+        self._note_link_session()
         return out
+
+    def _note_link_session(self) -> None:
+        if not self.is_access_point:
+            for device in self.devices.values():
+                self._link_session = device.session
 
     def reconnected(self) -> list[Outgoing]:
         """A new MQTT connection: every device behind it announces a new session."""
@@ -132,8 +150,13 @@ class Gateway:
         for device in self.devices.values():
             if device.device_id in self._offline_until:
                 continue
-            device.new_session()
+            if not self._rebooted:
+                device.new_session()
             out.append(Outgoing(device.device_id, device.birth()))
+        self._rebooted = False
+        self._note_link_session()
+        out += self._after_reconnect
+        self._after_reconnect = []
         return out
 
     def connect(self, now: float) -> list[Outgoing]:
@@ -155,7 +178,9 @@ class Gateway:
             will = WillMessage(self.gateway_id, Death(self.ap_session + 1))
         else:
             (device,) = self.devices.values()
-            will = WillMessage(device.device_id, Death(device.session + 1))
+            session = device.session if self._rebooted else device.session + 1
+            self._link_session = session
+            will = WillMessage(device.device_id, Death(session))
         if self.counters is not None:
             self.counters.ensure(will.device_id, will.message.session)
         return will
@@ -191,6 +216,8 @@ class Gateway:
     def _schedule_wake(self, device: SimDevice, now: float, *, first: bool = False) -> None:
         if self.behaviour.checkin_s <= 0 and now >= device.fast_wake_until:
             period = self.behaviour.resume_after_s
+            if isinstance(device, SimLabel):  # its resume timer may be due sooner (§5.6)
+                period = min(period, max(MIN_WAKE_S, device.resume_due() - now))
         else:
             period = device.wake_period(now)
         if first and self.behaviour.checkin_s > 0:
@@ -199,17 +226,17 @@ class Gateway:
 
     # ---- traffic ------------------------------------------------------------------------------
 
-    def receive(self, device_id: str, payload: bytes, now: float) -> list[Outgoing]:
+    def receive(
+        self, device_id: str, payload: bytes, now: float, channel: Channel | None = None
+    ) -> list[Outgoing]:
+        """A frame from the broker for one device; `channel` is the topic's (§2.4)."""
         device = self.devices.get(device_id)
         if device is None:
             if self.is_access_point and device_id == self.gateway_id:
-                return self._receive_own(payload)
+                return self._receive_own(payload, channel)
             return []
-        try:
-            msg = decode(payload)
-        except ProtocolError as exc:
-            self.stats.rejected_frames += 1
-            log.debug("%s dropped a bad frame: %s", device_id, exc)
+        msg = self._decode(device_id, payload, channel)
+        if msg is None:
             return []
         self.stats.received += 1
         if isinstance(msg, Desired):
@@ -234,13 +261,28 @@ class Gateway:
         self._inbox[device_id].extend([msg] * copies)
         return []
 
-    def _receive_own(self, payload: bytes) -> list[Outgoing]:
-        """A command for the access point itself."""
+    def _decode(self, device_id: str, payload: bytes, channel: Channel | None) -> Message | None:
+        """The message, or None for a frame to drop: it does not decode (§3.5), or its opcode
+        does not travel down on the topic's channel (§2.4)."""
         try:
             msg = decode(payload)
         except ProtocolError as exc:
             self.stats.rejected_frames += 1
-            log.debug("%s dropped a bad frame: %s", self.gateway_id, exc)
+            log.debug("%s dropped a bad frame: %s", device_id, exc)
+            return None
+        delivery = DELIVERY[msg.OPCODE]
+        if channel is not None and (
+            delivery.direction is not Direction.DOWN or delivery.channel is not channel
+        ):
+            self.stats.rejected_frames += 1
+            log.debug("%s dropped a %s on the %s channel", device_id, msg.OPCODE.name, channel)
+            return None
+        return msg
+
+    def _receive_own(self, payload: bytes, channel: Channel | None) -> list[Outgoing]:
+        """A command for the access point itself."""
+        msg = self._decode(self.gateway_id, payload, channel)
+        if msg is None:
             return []
         self.stats.received += 1
         me = self.gateway_id
@@ -281,9 +323,22 @@ class Gateway:
         heapq.heapify(self._wakes)
         return device
 
+    def _reborn(self, out: list[Outgoing]) -> list[Outgoing]:
+        """A direct device's messages after a reboot: up to the Birth of its new session (which
+        makes the network layer reconnect) now, the rest on the new connection."""
+        if self.is_access_point:
+            return out
+        for i, item in enumerate(out):
+            msg = item.message
+            if isinstance(msg, Birth) and msg.session > self._link_session:
+                self._rebooted = True
+                self._after_reconnect += out[i + 1 :]
+                return out[: i + 1]
+        return out
+
     def _deliver(self, device: SimDevice, msg: Message, now: float) -> list[Outgoing]:
         delay = self._airtime(msg, now)
-        replies = device.handle(msg, now + delay)
+        replies = device.process(msg, now + delay)
         out: list[Outgoing] = []
         for reply in replies:
             item = Outgoing(device.device_id, reply)
@@ -293,7 +348,7 @@ class Gateway:
                 heapq.heappush(self._timed, (now + wait, next(self._order), item))
             else:
                 out.append(item)
-        return out
+        return self._reborn(out)
 
     def _airtime(self, msg: Message, now: float) -> float:
         """Seconds until the access point's one radio has carried this message to the label.
@@ -365,7 +420,7 @@ class Gateway:
         latest = self._latest_desired.get(device.device_id)
         if latest is not None:
             out += self._deliver(device, latest, now)
-        return out
+        return self._reborn(out)
 
     def is_offline(self, device_id: str) -> bool:
         return device_id in self._offline_until

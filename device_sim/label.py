@@ -4,12 +4,19 @@ Rules this state machine enforces:
 - A Desired whose revision is older than the displayed one is ignored (STALE_IGNORED); an equal
   one is a no-op (UNCHANGED). Only a newer revision starts a transfer.
 - A newer Desired replaces a transfer in progress; the same revision with another xfer_id is the
-  controller's new offer (a full frame after BASE_UNKNOWN or INTEGRITY_FAILED).
+  controller's new offer (a full frame after BASE_UNKNOWN or INTEGRITY_FAILED); the same xfer_id
+  again (a redelivery, the retained copy) changes nothing.
 - Chunks of an unknown transfer are ignored; duplicates are ignored; a frame that fails its CRC
   never reaches here (the gateway drops it), so the chunk is simply missing.
-- At a wake with chunks still missing and no progress since the previous wake, the label asks
-  for exactly the missing ones (resume). A delta whose base is not what the label shows, or a
-  payload that fails its CRC or content hash, makes it ask for a full frame.
+- An offer it cannot take (page out of range, another frame size, more than its buffer or than
+  65,535 chunks) is answered TOO_LARGE once and dropped (§4.7).
+- A delta whose base is not in its page slot (BASE_UNKNOWN), or a payload that fails its checks
+  (INTEGRITY_FAILED, §5.5), keeps the transfer as "waiting for a new offer": its chunks are
+  discarded and the request is repeated under the resume timer until a new offer replaces it.
+- Resume (§5.6): a sleepy label asks at a wake where no progress happened since the previous
+  wake, at most once per wake. An always-listening one asks when `resume_after_s` (2 s) pass
+  without progress, then again after each further wait without progress, doubling the wait up
+  to 60 s; progress (the offer, a new chunk) brings it back to 2 s.
 - A reboot keeps the displayed image (e-paper holds it without power; flash holds the planes).
 """
 
@@ -41,9 +48,16 @@ from firmware_protocol.messages import (
 )
 from firmware_protocol.models import Palette
 from firmware_protocol.planes import content_hash, unpack_planes
-from firmware_protocol.transfer import BaseUnknown, ChunkAssembler, apply_image, image_assembler
+from firmware_protocol.transfer import (
+    MAX_CHUNKS,
+    BaseUnknown,
+    ChunkAssembler,
+    apply_image,
+    image_assembler,
+)
 
 MAX_FIRMWARE = 512 * 1024
+MAX_RESUME_WAIT_S = 60.0  # the always-listening resume back-off's cap (§5.6)
 
 
 # Panel memory is kept compressed (~1 KB a label); level 1 is twice as fast as 6 and the
@@ -70,7 +84,10 @@ class SimLabel(SimDevice):
     images: dict[int, bytes] = field(default_factory=dict)  # page -> zlib(planes)
     pending: Desired | None = None
     assembler: ChunkAssembler | None = None
+    waiting: XferReason | None = None  # BASE_UNKNOWN / INTEGRITY_FAILED: for a new offer
     last_progress: float = 0.0
+    quiet_since: float = 0.0  # the last progress or request (always-listening resume timer)
+    resume_wait_s: float = 0.0  # the current wait; 0: not started (the behaviour's first)
     page_revert_at: float | None = None
     vendor_key: Ed25519PublicKey | None = None
     firmware_offer: FirmwareOffer | None = None
@@ -118,6 +135,7 @@ class SimLabel(SimDevice):
         # A transfer in RAM is lost; what is on the panel and in flash stays.
         self.pending = None
         self.assembler = None
+        self.waiting = None
         self.firmware_offer = None
         self.firmware_assembler = None
         return [*super().boot(now), self.report(ReportResult.BOOT)]
@@ -147,18 +165,20 @@ class SimLabel(SimDevice):
             if desired.revision < self.pending.revision:
                 self.stats.stale_ignored += 1
                 return []
-            if desired.xfer_id == self.pending.xfer_id and self.assembler is not None:
+            if desired.xfer_id == self.pending.xfer_id:
                 return []  # the same offer again (a duplicate or the retained copy)
         self.pending = desired
         self.assembler = None
-        self.last_progress = now
+        self.waiting = None
+        self._progress(now)
         if desired.page >= self.pages or desired.raw_size != self.model.frame_size:
+            return self._give_up(XferReason.TOO_LARGE)
+        if desired.chunk_size == 0 or desired.chunk_count > MAX_CHUNKS:
             return self._give_up(XferReason.TOO_LARGE)
         if desired.encoding is Encoding.DELTA_XOR and desired.base_hash != self._page_hash(
             desired.page
         ):
-            self.stats.full_requests += 1
-            return [self._request(XferReason.BASE_UNKNOWN)]
+            return self._wait_for_offer(XferReason.BASE_UNKNOWN)
         try:
             self.assembler = image_assembler(desired, max_size=2 * self.model.frame_size + 1024)
         except TransferError:
@@ -166,11 +186,25 @@ class SimLabel(SimDevice):
         return []
 
     def _give_up(self, reason: XferReason) -> list[Message]:
-        """Tell the controller why, and wait for a new offer instead of asking again (§4.7)."""
+        """TOO_LARGE: tell the controller once and drop the offer; its chunks are then chunks
+        of an unknown transfer, and nothing is asked again (§4.7)."""
         request = self._request(reason)
         self.pending = None
         self.assembler = None
         return [request]
+
+    def _wait_for_offer(self, reason: XferReason) -> list[Message]:
+        """BASE_UNKNOWN / INTEGRITY_FAILED: keep the transfer, collect none of its chunks, and
+        ask again under the resume timer until a new offer replaces it (§4.7, §5.6)."""
+        self.assembler = None
+        self.waiting = reason
+        self.stats.full_requests += 1
+        return [self._request(reason)]
+
+    def _progress(self, now: float) -> None:
+        self.last_progress = now
+        self.quiet_since = now
+        self.resume_wait_s = self.behaviour.resume_after_s
 
     def _page_hash(self, page: int) -> bytes:
         planes = self.planes(page)
@@ -191,7 +225,7 @@ class SimLabel(SimDevice):
         if self.assembler is not None and chunk.xfer_id == self.assembler.xfer_id:
             try:
                 if self.assembler.accept(chunk):
-                    self.last_progress = now
+                    self._progress(now)
             except TransferError:
                 return []  # a chunk of the wrong size is as good as missing
             return self._finish_image() if self.assembler.complete else []
@@ -211,12 +245,9 @@ class SimLabel(SimDevice):
         try:
             planes = apply_image(desired, payload, self.planes(desired.page))
         except BaseUnknown:
-            self.assembler = None
-            self.stats.full_requests += 1
-            return [self._request(XferReason.BASE_UNKNOWN)]
+            return self._wait_for_offer(XferReason.BASE_UNKNOWN)
         except IntegrityError:
-            self.stats.full_requests += 1
-            return self._give_up(XferReason.INTEGRITY_FAILED)
+            return self._wait_for_offer(XferReason.INTEGRITY_FAILED)
         self.images[desired.page] = zlib.compress(planes, STORE_LEVEL)
         self.revision = desired.revision
         self.displayed_hash = desired.content_hash
@@ -227,23 +258,44 @@ class SimLabel(SimDevice):
         return [self.report(ReportResult.APPLIED)]
 
     def wake(self, now: float, since: float) -> list[Message]:
-        """At a wake: ask again for what has not arrived since `since` (resume)."""
+        """At a wake: ask again for what has not arrived (resume, §5.6). `since` is the
+        previous wake of a sleepy label; an always-listening one runs its own timer."""
         out = self.tick(now)
         if self.page_revert_at is not None and now >= self.page_revert_at:
             self.page_revert_at = None
             self.shown_page = 0
             out.append(self.report(ReportResult.APPLIED))
         out += self._resume_firmware(now, since)
-        if self.pending is None or self.last_progress > since:
+        if self.pending is None:
+            return out
+        if self.always_listening:
+            if now < self.resume_due():
+                return out
+            self.quiet_since = now
+            self.resume_wait_s = min(MAX_RESUME_WAIT_S, 2 * self._first_wait(self.resume_wait_s))
+        elif self.last_progress > since:
             return out
         self.last_progress = now
-        if self.assembler is None:
+        if self.waiting is not None:
             self.stats.full_requests += 1
-            out.append(self._request(XferReason.BASE_UNKNOWN))
-        else:
+            out.append(self._request(self.waiting))
+        elif self.assembler is not None:
             self.stats.resume_requests += 1
             out.append(self._request(XferReason.MISSING_CHUNKS, self.assembler.missing_bitmap()))
         return out
+
+    @property
+    def always_listening(self) -> bool:
+        return self.behaviour.checkin_s <= 0
+
+    def _first_wait(self, wait: float) -> float:
+        return wait if wait > 0 else self.behaviour.resume_after_s
+
+    def resume_due(self) -> float:
+        """When an always-listening label next asks for its transfer if nothing arrives."""
+        if self.pending is None:
+            return float("inf")
+        return self.quiet_since + self._first_wait(self.resume_wait_s)
 
     def _resume_firmware(self, now: float, since: float) -> list[Message]:
         assembler = self.firmware_assembler

@@ -11,6 +11,7 @@ from device_sim.gateway import Gateway, Outgoing, WillMessage
 from device_sim.label import SimLabel
 from firmware_protocol.codec import encode
 from firmware_protocol.messages import (
+    NO_HASH,
     Birth,
     CommandResult,
     CommandStatus,
@@ -22,6 +23,7 @@ from firmware_protocol.messages import (
     LedPattern,
     Message,
     Ping,
+    Reboot,
     Reported,
     ReportResult,
     XferReason,
@@ -29,6 +31,7 @@ from firmware_protocol.messages import (
 )
 from firmware_protocol.models import ModelId, model
 from firmware_protocol.planes import content_hash, pack_planes
+from firmware_protocol.topics import Channel
 from firmware_protocol.transfer import PreparedImage, prepare_image
 
 LBL = "lbl-1"
@@ -318,6 +321,76 @@ def test_access_point_will_names_the_next_session() -> None:
         assert will == WillMessage("ap-01", Death(ap_births[0].session))
         label_sessions.append(label_of(gateway, "lbl-1").session)
     assert label_sessions == [1, 2, 3]
+
+
+def test_direct_reboot_carries_its_new_session_on_the_next_connection() -> None:
+    """Reboot of a direct device: OK, Death(s), Birth(s+1) now (the network layer reconnects on
+    it); the next connection's Will and Birth carry s+1 again, then Reported(BOOT) (§4.6, §7.6)."""
+    gateway = direct(Behaviour.instant())
+    gateway.will()
+    gateway.connect(0.0)
+    out = gateway.receive(LBL, encode(Reboot(txn=9)), 1.0)
+    assert [type(o.message) for o in out] == [CommandResult, Death, Birth]
+    assert out[1].message == Death(1)
+    assert isinstance(out[2].message, Birth)
+    assert out[2].message.session == 2
+    assert gateway.will() == WillMessage(LBL, Death(2))
+    again = gateway.connect(2.0)
+    assert [o.message for o in again] == [
+        label_of(gateway).birth(),
+        Reported(0, NO_HASH, 0, ReportResult.BOOT),
+    ]
+    assert label_of(gateway).session == 2
+    assert gateway.will() == WillMessage(LBL, Death(3))  # a later reconnect: a new session
+
+
+def test_proxied_reboot_is_published_at_once() -> None:
+    """Behind an access point a label's reboot is OK, Death, Birth and BOOT all at once."""
+    gateway = access_point(Behaviour.instant())
+    gateway.start(0.0)
+    out = gateway.receive("lbl-1", encode(Reboot(txn=9)), 1.0)
+    assert [type(o.message) for o in out] == [CommandResult, Death, Birth, Reported]
+
+
+def test_opcode_on_another_channel_is_dropped() -> None:
+    """A Ping on the desired channel, or an up message on cmd, is dropped and counted (§2.4)."""
+    gateway = direct(Behaviour.instant())
+    gateway.start(0.0)
+    assert gateway.receive(LBL, encode(Ping(txn=1)), 0.0, Channel.DESIRED) == []
+    assert gateway.receive(LBL, encode(Death(1)), 0.0, Channel.CMD) == []
+    assert gateway.stats.rejected_frames == 2
+    answered = gateway.receive(LBL, encode(Ping(txn=2)), 0.0, Channel.CMD)
+    assert [m.txn for m in messages(answered, CommandResult)] == [2]
+
+
+def test_repeated_txn_is_answered_from_memory_not_run_again() -> None:
+    """The same txn twice: one execution, the same CommandResult twice (§7.1); after 8 other
+    commands the txn is forgotten."""
+    gateway = direct(Behaviour.instant())
+    gateway.start(0.0)
+    flash = LedFlash(txn=5, colour=LedColour.RED, pattern=LedPattern.SOLID, duration_s=9)
+    first = gateway.receive(LBL, encode(flash), 0.0)
+    label_of(gateway).led = None
+    assert gateway.receive(LBL, encode(flash), 1.0) == first
+    assert label_of(gateway).led is None  # not flashed again
+    for txn in range(100, 108):
+        gateway.receive(LBL, encode(Ping(txn=txn)), 2.0)
+    gateway.receive(LBL, encode(flash), 3.0)
+    assert label_of(gateway).led is not None
+
+
+def test_always_listening_label_wakes_when_its_resume_is_due() -> None:
+    """Always listening: the next wake is when the resume timer is due (2 s after the offer),
+    not a whole resume period later, and it asks for the missing chunks."""
+    gateway = direct(Behaviour.instant(resume_after_s=2.0))
+    gateway.start(0.0)
+    gateway.due(1.5)
+    prepared = image()
+    gateway.receive(LBL, encode(prepared.desired), 1.6)
+    gateway.due(3.5)  # the wake planned at the previous one: too early
+    assert gateway.next_deadline() == pytest.approx(3.6)
+    out = gateway.due(3.6)
+    assert [m.reason for m in messages(out, XferRequest)] == [XferReason.MISSING_CHUNKS]
 
 
 # ---- timing: refresh and airtime ------------------------------------------------------------

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import itertools
 import random
 
 import pytest
@@ -48,20 +49,75 @@ from tests.support.label_kit import (
     transfer,
 )
 
-# ---- behaviour PROTOCOL.md §4.7 requires that the simulator lacks ---------------------------
+# ---- offers the label cannot take, payloads that fail (§4.7 D4, §5.6 D5) ---------------------
 
 
-@pytest.mark.parametrize("failure", ["too-large", "integrity-failed"])
-def test_refused_or_failed_transfer_is_not_requested_again(failure: str) -> None:
-    """After TOO_LARGE or INTEGRITY_FAILED the label does not later ask BASE_UNKNOWN for it."""
+def test_too_large_is_said_once_and_its_chunks_ignored() -> None:
+    """TOO_LARGE is published once; the offer is dropped, its chunks ignored, nothing repeated."""
     label = make_label()
-    if failure == "too-large":
-        label.handle(prepare_image(A[:100], revision=1, xfer_id=10, chunk_size=CHUNK).desired, 0.0)
-    else:
-        prepared = offer(A, 1, 10)
-        wrong = dataclasses.replace(prepared.desired, payload_crc=prepared.desired.payload_crc ^ 1)
-        transfer(label, PreparedImage(wrong, prepared.payload))
+    small = prepare_image(A[:100], revision=1, xfer_id=10, chunk_size=CHUNK)
+    assert [m.reason for m in label.handle(small.desired, 0.0) if isinstance(m, XferRequest)] == [
+        XferReason.TOO_LARGE
+    ]
+    for chunk in small.chunks():
+        assert label.handle(chunk, 0.5) == []
     assert label.wake(10.0, since=5.0) == []
+    assert label.wake(20.0, since=10.0) == []
+
+
+def test_integrity_failure_waits_for_a_new_offer_and_repeats() -> None:
+    """INTEGRITY_FAILED keeps the transfer waiting: its chunks are discarded, the request is
+    repeated at each wake without progress, and the same xfer_id again changes nothing."""
+    label = make_label(Behaviour.instant(checkin_s=40.0))
+    prepared = offer(A, 1, 10)
+    wrong = PreparedImage(
+        dataclasses.replace(prepared.desired, payload_crc=prepared.desired.payload_crc ^ 1),
+        prepared.payload,
+    )
+    first = transfer(label, wrong)
+    assert first == [XferRequest(1, 10, XferReason.INTEGRITY_FAILED, NO_HASH, b"")]
+    assert transfer(label, wrong, 1.0) == []  # redelivered offer and chunks: discarded
+    assert label.wake(10.0, since=5.0) == first
+    assert label.wake(20.0, since=10.0) == first
+    assert transfer(label, offer(A, 1, 11), 21.0) == [
+        Reported(1, content_hash(A), 0, ReportResult.APPLIED)
+    ]
+    assert label.wake(30.0, since=20.0) == []
+
+
+def _listening_requests(label: SimLabel, until: float, step: float = 0.25) -> list[float]:
+    """The times at which an always-listening label asks, waking every `step` seconds."""
+    times = []
+    now = 0.0
+    while now < until:
+        now += step
+        if any(isinstance(m, XferRequest) for m in label.wake(now, since=now - step)):
+            times.append(now)
+    return times
+
+
+def test_always_listening_resume_repeats_with_doubling_backoff() -> None:
+    """Always listening: the first request 2 s after the last progress, then 4, 8, 16, 32 and
+    at most 60 s apart (§5.6)."""
+    label = make_label(Behaviour.instant(resume_after_s=2.0))
+    prepared = offer(A, 1, 10)
+    label.handle(prepared.desired, 0.0)
+    label.handle(prepared.chunk(0), 0.0)
+    times = _listening_requests(label, 200.0)
+    gaps = [round(b - a, 2) for a, b in itertools.pairwise([0.0, *times])]
+    assert gaps == [2.0, 4.0, 8.0, 16.0, 32.0, 60.0, 60.0]
+
+
+def test_always_listening_resume_wait_returns_to_2_s_on_progress() -> None:
+    """A new chunk is progress: the next request comes 2 s after it, not after the backed-off
+    wait."""
+    label = make_label(Behaviour.instant(resume_after_s=2.0))
+    prepared = offer(A, 1, 10)
+    label.handle(prepared.desired, 0.0)
+    _listening_requests(label, 15.0)  # requests at 2, 6, 14: the wait is now 16 s
+    label.handle(prepared.chunk(1), 15.0)
+    assert label.resume_due() == 17.0
+    assert label.wake(17.0, since=16.0)[0].reason is XferReason.MISSING_CHUNKS  # type: ignore[union-attr]
 
 
 # ---- commands -------------------------------------------------------------------------------

@@ -6,11 +6,13 @@ import dataclasses
 
 import pytest
 
+from device_sim.behaviour import Behaviour
 from firmware_protocol.messages import (
     NO_HASH,
     Birth,
     CommandResult,
     CommandStatus,
+    Death,
     Encoding,
     Message,
     PageSwitch,
@@ -150,7 +152,7 @@ def test_delta_with_wrong_base_asks_for_full_frame() -> None:
 
 def test_wake_asks_for_exactly_the_missing_chunks() -> None:
     """With no progress since the previous wake, wake() requests the missing chunk bitmap."""
-    label = make_label()
+    label = make_label(Behaviour.instant(checkin_s=40.0))
     prepared = offer(A, 1, 10)
     count = prepared.desired.chunk_count
     have = {0, 2, count - 1}
@@ -169,8 +171,8 @@ def test_wake_asks_for_exactly_the_missing_chunks() -> None:
 
 
 def test_wake_after_progress_requests_nothing() -> None:
-    """A chunk that arrived after `since` is progress: wake() does not ask for a resume."""
-    label = make_label()
+    """Sleepy: a chunk that arrived after the previous wake is progress: no resume request."""
+    label = make_label(Behaviour.instant(checkin_s=40.0))
     prepared = offer(A, 1, 10)
     label.handle(prepared.desired, 0.0)
     label.handle(prepared.chunk(0), 6.0)
@@ -223,7 +225,8 @@ def test_frame_of_wrong_size_is_refused_too_large() -> None:
 
 
 def test_reboot_keeps_image_and_forgets_transfer() -> None:
-    """Reboot: OK, then Birth with a new session and Reported(BOOT); image kept, transfer lost."""
+    """Reboot: OK, the Death of the session, then Birth with a new session and Reported(BOOT);
+    image kept, transfer lost (§7.6)."""
     label = make_label()
     transfer(label, offer(A, 1, 10))
     session = label.session
@@ -233,11 +236,11 @@ def test_reboot_keeps_image_and_forgets_transfer() -> None:
     label.handle(chunks[0], 1.0)
 
     out = label.handle(Reboot(txn=7), 2.0)
-    assert out[0] == CommandResult(7, CommandStatus.OK)
-    assert isinstance(out[1], Birth)
-    assert out[1].session == session + 1
-    assert (out[1].displayed_revision, out[1].displayed_hash) == (1, content_hash(A))
-    assert out[2:] == [Reported(1, content_hash(A), 0, ReportResult.BOOT)]
+    assert out[:2] == [CommandResult(7, CommandStatus.OK), Death(session)]
+    assert isinstance(out[2], Birth)
+    assert out[2].session == session + 1
+    assert (out[2].displayed_revision, out[2].displayed_hash) == (1, content_hash(A))
+    assert out[3:] == [Reported(1, content_hash(A), 0, ReportResult.BOOT)]
     assert label.pending is None
     for chunk in chunks[1:]:
         assert label.handle(chunk, 3.0) == []
