@@ -9,6 +9,8 @@ context manager that started it, even when the test fails.
 from __future__ import annotations
 
 import contextlib
+import json
+import os
 import queue
 import signal
 import subprocess
@@ -142,3 +144,44 @@ def bare_controller(broker: LocalBroker, store: str, device: str) -> Iterator[Ba
         yield controller
     finally:
         controller.close()
+
+
+# ------------------------------------------------------------------ `omnishelf conformance`
+
+OMNISHELF = Path(sys.executable).with_name("omnishelf")
+CONFORMANCE_TIMEOUT_S = 180.0
+
+# issue 13's table: each deliberate defect of the reference label and the one scenario it fails.
+DEFECT_FAILS = {
+    "birth-not-retained": "birth",
+    "full-ignores-zlib": "full-image",
+    "delta-ignores-xor": "delta",
+    "applies-stale": "stale",
+    "page-switch-no-report": "page-switch",
+    "no-resume": "lost-chunk",
+    "ignores-base-hash": "lost-base",
+    "no-payload-crc": "integrity",
+    "rebirth-new-session": "rebirth",
+    "ignores-fast-wake": "commands",
+    "no-downgrade-check": "firmware-refused",
+    "no-frame-crc": "malformed",
+    "session-not-persisted": "offline-catch-up",
+}
+
+
+def run_conformance(
+    broker: LocalBroker, store: str, device: str, out: Path, *scenarios: str
+) -> tuple[int, dict[str, str], str]:
+    """`omnishelf conformance` as a user runs it: (exit status, outcome per scenario, output)."""
+    command = [str(OMNISHELF), "conformance", "--broker", broker.url, "--store", store]
+    command += ["--device", device, "--json", str(out)]
+    for name in scenarios:
+        command += ["--scenario", name]
+    env = os.environ | {"OMNISHELF_STORE_SECRET": broker.store_secret}
+    done = subprocess.run(
+        command, env=env, capture_output=True, text=True, timeout=CONFORMANCE_TIMEOUT_S, check=False
+    )
+    output = done.stdout + done.stderr
+    print(output)
+    results = json.loads(out.read_text(encoding="utf-8"))["results"] if out.exists() else []
+    return done.returncode, {r["name"]: r["outcome"] for r in results}, output

@@ -9,7 +9,11 @@ from __future__ import annotations
 import hashlib
 from pathlib import Path
 
+import pytest
+
+from conformance.runner import NAMES
 from controller.local_broker import LocalBroker
+from firmware_protocol import encode
 from firmware_protocol.messages import (
     Birth,
     Chunk,
@@ -23,7 +27,12 @@ from firmware_protocol.messages import (
     XferRequest,
 )
 from firmware_protocol.transfer import chunk_size_for, prepare_image
-from tests.examples.reference_label_kit import bare_controller, reference_label
+from tests.examples.reference_label_kit import (
+    DEFECT_FAILS,
+    bare_controller,
+    reference_label,
+    run_conformance,
+)
 
 FRAME_BYTES = 9472  # EPD290_BWR, the label's default model
 
@@ -107,11 +116,12 @@ def test_asks_for_a_lost_chunk_and_drops_a_corrupt_frame(
         _, _, request = ctl.expect(lambda c, r, m: isinstance(m, XferRequest))
         assert isinstance(request, XferRequest)
         assert request.reason is XferReason.MISSING_CHUNKS
-        assert request.missing[0] == 0x40 and not any(request.missing[1:])
+        assert request.missing[0] == 0x40
+        assert not any(request.missing[1:])
         ctl.publish("chunk", Chunk(7, 1, chunks[1].data))
         _, _, applied = ctl.expect(lambda c, r, m: isinstance(m, Reported))
-        assert isinstance(applied, Reported) and applied.result is ReportResult.APPLIED
-        from firmware_protocol import encode
+        assert isinstance(applied, Reported)
+        assert applied.result is ReportResult.APPLIED
 
         bad = bytearray(encode(Ping(txn=11)))
         bad[-1] ^= 1
@@ -119,3 +129,56 @@ def test_asks_for_a_lost_chunk_and_drops_a_corrupt_frame(
         ctl.publish("cmd", Ping(txn=12))
         _, _, result = ctl.expect(lambda c, r, m: isinstance(m, CommandResult))
         assert result == CommandResult(12, CommandStatus.OK, "")
+
+
+def test_passes_every_conformance_scenario(
+    broker: LocalBroker, store_id: str, tmp_path: Path
+) -> None:
+    """`omnishelf conformance` passes all 13 scenarios against the reference label and exits 0."""
+    device = "lbl-0003"
+    with reference_label(broker, store_id, device, tmp_path / "state"):
+        status, outcomes, output = run_conformance(
+            broker, store_id, device, tmp_path / "report.json"
+        )
+    assert outcomes == dict.fromkeys(NAMES, "PASS"), output
+    assert status == 0
+
+
+# Run in full (every scenario) to prove "exactly": the others pass. The rest run their own
+# scenario only here, and in full under the slow marker.
+FULL_RUN_DEFECTS = ("delta-ignores-xor", "no-frame-crc", "rebirth-new-session")
+
+
+@pytest.mark.parametrize("defect", sorted(DEFECT_FAILS))
+def test_a_deliberate_defect_fails_its_scenario(
+    broker: LocalBroker, store_id: str, tmp_path: Path, defect: str
+) -> None:
+    """With `--defect NAME` the scenario that covers it fails (and, in a full run, only it)."""
+    device = "lbl-0004"
+    full = defect in FULL_RUN_DEFECTS
+    scenarios = () if full else (DEFECT_FAILS[defect],)
+    with reference_label(broker, store_id, device, tmp_path / "state", "--defect", defect):
+        status, outcomes, output = run_conformance(
+            broker, store_id, device, tmp_path / "report.json", *scenarios
+        )
+    failed = {name for name, outcome in outcomes.items() if outcome == "FAIL"}
+    assert failed == {DEFECT_FAILS[defect]}, output
+    if full:
+        assert set(outcomes) == set(NAMES)
+        assert set(outcomes.values()) == {"PASS", "FAIL"}
+    assert status == 1
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("defect", sorted(set(DEFECT_FAILS) - set(FULL_RUN_DEFECTS)))
+def test_a_deliberate_defect_fails_exactly_its_scenario(
+    broker: LocalBroker, store_id: str, tmp_path: Path, defect: str
+) -> None:
+    """The full matrix: with `--defect NAME` every scenario but the one that covers it passes."""
+    device = "lbl-0005"
+    with reference_label(broker, store_id, device, tmp_path / "state", "--defect", defect):
+        status, outcomes, output = run_conformance(
+            broker, store_id, device, tmp_path / "report.json"
+        )
+    assert outcomes == dict.fromkeys(NAMES, "PASS") | {DEFECT_FAILS[defect]: "FAIL"}, output
+    assert status == 1
