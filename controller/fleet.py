@@ -13,9 +13,14 @@
   documents under the old one are deleted (PROTOCOL.md §2.3).
 - A Death marks it offline unless it belongs to an older session (a late Will); an access
   point's Death makes its labels unreachable until it is born again (state/fleet_repo.py).
-- Telemetry updates battery, signal and last-seen. A sequence gap (messages lost while the
-  controller was away) or a message from a device the registry does not know makes the
-  controller ask for a Rebirth, rate-limited per device.
+- Telemetry updates battery, signal and last-seen. Its sequence number is not checked: lost
+  telemetry (QoS 0) is normal and never asks for a Rebirth (PROTOCOL.md §8.1).
+- Events (buttons, fitting-room tags, empty lanes) are numbered per session: a duplicate is
+  ignored, a new one is logged and handed to `on_device_event`, and one that follows a gap
+  (events lost while the controller was away) is handled too and makes the controller ask for
+  a Rebirth (§8.2; controller/device_events.py). Births set each device's session there.
+- A message from a device the registry does not know makes the controller ask for a Rebirth.
+  Every Rebirth is rate-limited: at most one per device per REBIRTH_INTERVAL_S (60 s).
 - Commands (locate, page switch, fast wake) carry a transaction number; their results resolve
   the waiting caller.
 """
@@ -27,11 +32,12 @@ import fnmatch
 import logging
 import secrets
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from datetime import datetime
 
 import aiosqlite
 
+from controller.device_events import EventTracker, Verdict
 from controller.gateways import GatewayTrust
 from controller.link import Publisher
 from controller.pipeline.push_stage import PushStage
@@ -50,6 +56,7 @@ from firmware_protocol.messages import (
     Birth,
     CommandResult,
     Death,
+    Event,
     Message,
     Opcode,
     Rebirth,
@@ -64,7 +71,12 @@ log = logging.getLogger(__name__)
 
 BOOT = ReportResult.BOOT
 
-REBIRTH_INTERVAL_S = 60.0
+REBIRTH_INTERVAL_S = 60.0  # at most one Rebirth per device in this time (PROTOCOL.md §8.2)
+SUBJECT_LOG_CHARS = 80  # an event's subject is the device's text: logged bounded, with repr
+
+
+async def _no_action(address: DeviceAddress, event: Event) -> None:
+    """Until something acts on events (shelves, fitting rooms), they are only logged."""
 
 
 class Fleet:
@@ -87,7 +99,9 @@ class Fleet:
         self.adopt_access_points = adopt_access_points
         self.trust = GatewayTrust(conn, clock=clock)
         self.on_work = on_work  # wakes the render and push stages
-        self._telemetry_seq: dict[str, int] = {}
+        self.events = EventTracker()
+        # Called once for each new (non-duplicate) event, gap or not: where events are acted on.
+        self.on_device_event: Callable[[DeviceAddress, Event], Awaitable[None]] = _no_action
         self._rebirth_asked: dict[str, float] = {}
         self._txn = secrets.randbelow(2**31)
         self._waiting: dict[tuple[str, int], asyncio.Future[CommandResult]] = {}
@@ -107,6 +121,7 @@ class Fleet:
     ) -> None:
         if not await self.trust.may_be_born(address):
             return
+        self.events.on_birth(address.device, birth.session)
         now = self.clock()
         existing = await device(self.conn, address.device)
         access_point = birth.model.kind is DeviceKind.ACCESS_POINT
@@ -138,7 +153,6 @@ class Fleet:
             reset_adoption=changed_kind,
             stored_session=existing.session if existing is not None else 0,
         )
-        self._telemetry_seq.pop(address.device, None)
         if registered is None:
             return
         self.trust.registered(address.device, registered.gateway_id, registered.model)
@@ -214,18 +228,36 @@ class Fleet:
         await record_death(self.conn, address.device, death.session, self.clock())
 
     async def on_telemetry(self, address: DeviceAddress, telemetry: Telemetry) -> None:
-        device_id = address.device
+        """Battery, signal, last seen. A gap in `seq` is lost telemetry, not lost state: no
+        Rebirth for it (§8.1); only a device the registry does not know is asked for one."""
         known = await record_telemetry(
             self.conn,
-            device_id,
+            address.device,
             battery_mv=telemetry.battery_mv,
             rssi=telemetry.rssi_dbm,
             at=self.clock(),
         )
-        last = self._telemetry_seq.get(device_id)
-        self._telemetry_seq[device_id] = telemetry.seq
-        if not known or (last is not None and telemetry.seq != last + 1):
-            await self.ask_rebirth(address, "unknown device" if not known else "sequence gap")
+        if not known:
+            await self.ask_rebirth(address, "unknown device")
+
+    async def on_event(self, address: DeviceAddress, event: Event) -> None:
+        """A device event (§8.2): duplicates are dropped; a new one is logged and acted on; one
+        after a gap is acted on too, and the device is asked for a Rebirth (rate-limited)."""
+        await self.on_other(address)
+        verdict = self.events.on_event(address.device, event)
+        if verdict is Verdict.DUPLICATE:
+            log.debug("%s: duplicate event %d ignored", address.device, event.event_id)
+            return
+        log.info(
+            "%s: event %d %s subject %s",
+            address.device,
+            event.event_id,
+            event.kind.name,
+            _bounded(event.subject),
+        )
+        if verdict is Verdict.GAP:
+            await self.ask_rebirth(address, f"events lost before event {event.event_id}")
+        await self.on_device_event(address, event)
 
     async def on_other(self, address: DeviceAddress) -> None:
         """Any other message: the device is alive; an unknown one is asked to introduce itself."""
@@ -276,6 +308,13 @@ class Fleet:
         await self.publisher.publish(
             address.topic(msg.OPCODE), encode(msg), qos=delivery.qos, retain=delivery.retain
         )
+
+
+def _bounded(text: str) -> str:
+    """Untrusted text for a log line: quoted and escaped (no forged lines), and cut short."""
+    if len(text) <= SUBJECT_LOG_CHARS:
+        return repr(text)
+    return f"{text[:SUBJECT_LOG_CHARS]!r} (+{len(text) - SUBJECT_LOG_CHARS} chars)"
 
 
 def is_label(model_id: int) -> bool:

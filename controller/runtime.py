@@ -2,7 +2,8 @@
 together and run as one TaskGroup of named tasks.
 
 Incoming topics go through one routing table: catalog topics to the ingest, device channels to
-the fleet (births, deaths, telemetry, results) and the push stage (reports, transfer requests).
+the fleet (births, deaths, telemetry, events, results) and the push stage (reports, transfer
+requests). Events are checked for duplicates and gaps by the fleet (controller/device_events.py).
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ from firmware_protocol.messages import (
     Birth,
     CommandResult,
     Death,
+    Event,
     Message,
     Reported,
     Telemetry,
@@ -303,6 +305,7 @@ class Controller:
         return {
             Death: self.fleet.on_death,
             Telemetry: self.fleet.on_telemetry,
+            Event: self.fleet.on_event,
             Reported: self._on_reported,
             XferRequest: self.push_stage.on_transfer_request,
             CommandResult: self._on_result,

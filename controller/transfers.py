@@ -6,7 +6,10 @@ label's transfer requests:
 - MISSING_CHUNKS: exactly the chunks the bitmap names, from the same prepared payload;
 - BASE_UNKNOWN / INTEGRITY_FAILED: a new full-frame offer for the same revision with a new
   xfer_id, at most `max_full_offers` times; after that the transfer has failed and the caller
-  reports a problem (a label that corrupts every frame needs a person, not a loop).
+  reports a problem (a label that corrupts every frame needs a person, not a loop);
+- TOO_LARGE: the transfer has failed at once. The label cannot hold this image at all (a frame
+  or payload beyond its memory, PROTOCOL.md §4.7): offering it again in full would fail the
+  same way, and the label does not repeat the request.
 
 A Reported with the offer's revision and content hash settles it. Requests for another revision
 or transfer id than the one in flight are stale (the label had not seen the newer offer yet) and
@@ -28,7 +31,7 @@ MAX_XFER_ID = 2**32 - 1
 
 class Outcome(Enum):
     SETTLED = "settled"  # the label reports the offered image
-    FAILED = "failed"  # the label could not take the image after every full re-offer
+    FAILED = "failed"  # the label cannot take the image (too large, or every re-offer failed)
     IGNORED = "ignored"  # stale or unrelated: nothing to do
 
 
@@ -98,6 +101,9 @@ class ImageTransfers:
             if request.xfer_id != desired.xfer_id:
                 return Answer(Outcome.IGNORED)
             return Answer(None, tuple(offer.prepared.chunks_for(request)))
+        if request.reason is XferReason.TOO_LARGE:
+            del self._offers[device_id]
+            return Answer(Outcome.FAILED)
         if offer.full_offers >= self.max_full_offers:
             del self._offers[device_id]
             return Answer(Outcome.FAILED)

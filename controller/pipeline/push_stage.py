@@ -9,6 +9,9 @@ The outbox (state/labels_repo.py) says which label owes which revision; this sta
   report (a person must look at it) and is still retried, slowly;
 - the label's transfer requests are answered from the offer in memory (controller/transfers.py);
   a request for an offer this process does not know (it restarted) makes the push due again;
+  a transfer that failed (TOO_LARGE at once, or every full re-offer failed) gives the label a
+  problem; after TOO_LARGE the revision is not offered again (PROTOCOL.md §4.7): the push is
+  parked until a newer image or the label's next Birth (new firmware may take it) makes it due;
 - a label's report counts only if it is credible (controller/report_check.py): one claiming a
   revision above the desired one or an image never sent is not recorded; it raises a problem
   and a corrective push (backing off for a label that keeps doing it). Reports reach this stage
@@ -42,12 +45,20 @@ from controller.state.labels_repo import (
     due_pushes,
     ensure_push,
     postpone_offline,
+    push_attempted,
     pushes_attempted,
     record_reports,
 )
 from controller.transfers import ImageTransfers, Outcome
 from firmware_protocol.codec import encode
-from firmware_protocol.messages import Message, Opcode, Reported, ReportResult, XferRequest
+from firmware_protocol.messages import (
+    Message,
+    Opcode,
+    Reported,
+    ReportResult,
+    XferReason,
+    XferRequest,
+)
 from firmware_protocol.topics import DELIVERY, DeviceAddress
 from firmware_protocol.transfer import chunk_size_for
 
@@ -57,6 +68,7 @@ ROUND_LIMIT = 512
 RETRY_MARGIN_S = 10.0
 RETRY_CAP_S = 900.0
 OFFLINE_RECHECK_S = 300.0
+TOO_LARGE_PARK_S = 7 * 86_400.0  # a revision a label cannot hold is not offered again
 PUSH_PROBLEM = "no confirmation"
 
 
@@ -224,15 +236,22 @@ class PushStage:
 
     async def on_transfer_request(self, address: DeviceAddress, request: XferRequest) -> None:
         answer = self.transfers.on_request(address.device, request)
+        now = self.clock()
+        too_large = request.reason is XferReason.TOO_LARGE
         if answer.outcome is Outcome.FAILED:
             problem = f"could not take revision {request.revision}: {request.reason.name}"
-            await set_problem(self.conn, address.device, problem, self.clock())
+            await set_problem(self.conn, address.device, problem, now)
+            if too_large:
+                parked = now + timedelta(seconds=TOO_LARGE_PARK_S)
+                await push_attempted(self.conn, address.device, request.revision, parked)
             return
         if answer.outcome is Outcome.IGNORED:
-            if self.transfers.in_flight(address.device) is None:
+            # A TOO_LARGE for no offer in flight (a repeated request, or one this process
+            # does not know) is no reason to offer the image again.
+            if self.transfers.in_flight(address.device) is None and not too_large:
                 # An offer this process does not know (it restarted, or the label lost the
                 # image it had confirmed): offer the desired image again.
-                await ensure_push(self.conn, address.device, self.clock())
+                await ensure_push(self.conn, address.device, now)
             return
         # The rest of a transfer under way goes first: the label is awake and waiting for it.
         self._enqueue(Priority.STAFF, [(address, m) for m in answer.messages])
