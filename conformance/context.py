@@ -9,11 +9,12 @@ passed, and raises `Failed` (or `Skipped`) with the reason otherwise. Expectatio
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import secrets
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from enum import StrEnum
+from enum import Enum, StrEnum
 
 from conformance.images import make_offer, pattern_planes
 from conformance.session import DeviceSession, UpMessage
@@ -52,6 +53,23 @@ class Failed(Exception):
 
 class Skipped(Exception):
     """The scenario does not apply to this device (for example one page only)."""
+
+
+def describe(msg: Message | None) -> str:
+    """A message for a detail line: enums by name, hashes as their first 4 bytes in hex."""
+    if msg is None:
+        return "nothing"
+    parts = []
+    for f in dataclasses.fields(msg):
+        name, value = f.name, getattr(msg, f.name)
+        if isinstance(value, bytes):
+            text = value[:4].hex() + ("…" if len(value) > 4 else "")
+        elif isinstance(value, Enum):
+            text = value.name
+        else:
+            text = repr(value)
+        parts.append(f"{name}={text}")
+    return f"{type(msg).__name__}({', '.join(parts)})"
 
 
 def expect_seconds(checkin_s: int, scale: float = 1.0) -> float:
@@ -252,10 +270,12 @@ class Context:
         *,
         page: int = 0,
         encoding: Encoding = Encoding.FULL,
-        compression: Compression = Compression.ZLIB,
+        compression: Compression = Compression.NONE,
         base: bytes | None = None,
     ) -> tuple[PreparedImage, str]:
-        """Offer a new revision with all its chunks and wait until it is applied."""
+        """Offer a new revision with all its chunks and wait until it is applied. FULL + NONE
+        unless asked: the simplest transfer, so that a device that mishandles zlib or deltas
+        fails only the scenario about them."""
         prepared = self.offer(
             planes,
             revision=self.next_revision(),

@@ -21,7 +21,7 @@ from conformance import scenarios_device as device
 from conformance import scenarios_images as images
 from conformance.context import Context, Failed, Outcome, Shown, Skipped, expect_seconds
 from conformance.session import ConformanceError, DeviceSession, UpMessage
-from firmware_protocol.messages import Birth
+from firmware_protocol.messages import Birth, Death
 from firmware_protocol.models import DeviceKind
 
 BIRTH_WAIT_S = 5.0  # for the retained Birth, before asking with a Rebirth
@@ -228,7 +228,23 @@ async def _discover(session: DeviceSession, scale: float) -> tuple[UpMessage, bo
         if first is None:
             return None
     await asyncio.sleep(RETAINED_GRACE_S)
-    births = [u for u in session.ups if is_birth(u)]
-    latest = max(births, key=lambda u: u.message.session if isinstance(u.message, Birth) else 0)
+    latest = _online_birth(session.ups)
     session.gateway = latest.gateway
     return latest, retained
+
+
+def _online_birth(ups: list[UpMessage]) -> UpMessage:
+    """The Birth to trust when several gateway paths hold one (a label that moved): sessions
+    compare per path (§4.6), so prefer the paths whose Birth is not ended by their Death."""
+
+    def session(u: UpMessage) -> int:
+        return u.message.session if isinstance(u.message, Birth | Death) else 0
+
+    births = [u for u in ups if isinstance(u.message, Birth)]
+    deaths = [u for u in ups if isinstance(u.message, Death)]
+    online = [
+        b
+        for b in births
+        if not any(d.gateway == b.gateway and session(d) >= session(b) for d in deaths)
+    ]
+    return max(online or births, key=session)

@@ -13,7 +13,7 @@ import zlib
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from conformance.context import Context, Failed
+from conformance.context import Context, Failed, describe
 from conformance.images import firmware_offer, newer, older, other_label_model
 from firmware_protocol.codec import encode
 from firmware_protocol.messages import (
@@ -62,7 +62,10 @@ async def birth(ctx: Context) -> str:
     deaths = [
         u.message
         for u in ctx.session.ups
-        if u.retain and isinstance(u.message, Death) and u.message.session >= b.session
+        if u.retain
+        and u.gateway == ctx.session.gateway
+        and isinstance(u.message, Death)
+        and u.message.session >= b.session
     ]
     if deaths:
         problems.append(
@@ -250,7 +253,7 @@ async def malformed(ctx: Context) -> str:
         *ctx.session.since(mark, XferRequest),
         *ctx.session.since(mark, Death),
     ]
-    problems += [f"caused {type(m).__name__}: {m}" for m in caused]
+    problems += [f"caused {describe(m)}" for m in caused]
     if problems:
         raise Failed("; ".join(problems))
     return f"{len(frames)} bad frames dropped silently, the valid Ping answered OK"

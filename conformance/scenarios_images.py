@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 
-from conformance.context import Context, Failed, Skipped
+from conformance.context import Context, Failed, Skipped, describe
 from conformance.images import several_chunks, with_box
 from firmware_protocol.messages import (
     Birth,
@@ -70,7 +70,9 @@ async def stale(ctx: Context) -> str:
     if up.message != Reported(
         revision, current.content_hash, ctx.shown.shown_page, ReportResult.UNCHANGED
     ):
-        raise Failed(f"current revision {revision} again: got {up.message}, expected UNCHANGED")
+        raise Failed(
+            f"current revision {revision} again: got {describe(up.message)}, expected UNCHANGED"
+        )
 
     older_planes = ctx.next_planes()
     older = ctx.offer(older_planes, revision=revision - 1)
@@ -85,11 +87,14 @@ async def stale(ctx: Context) -> str:
         revision, current.content_hash, ctx.shown.shown_page, ReportResult.STALE_IGNORED
     )
     if up.message != expected:
-        raise Failed(f"older revision {revision - 1}: got {up.message}, expected {expected}")
+        raise Failed(
+            f"older revision {revision - 1}: got {describe(up.message)}, "
+            f"expected {describe(expected)}"
+        )
     await asyncio.sleep(SETTLE_S)
     for report in ctx.session.since(mark, Reported):
         if report.result is ReportResult.APPLIED:
-            raise Failed(f"the older revision was applied: {report}")
+            raise Failed(f"the older revision was applied: {describe(report)}")
 
     # The retained Desired is the current one again, as a controller would have it.
     mark = ctx.session.mark()
@@ -147,7 +152,7 @@ async def page_switch(ctx: Context) -> str:
 def _check_same_state(msg: Message | None, revision: int, digest: bytes) -> None:
     """§7.3: a page switch changes neither the revision nor the content hash reported."""
     if not isinstance(msg, Reported) or (msg.revision, msg.content_hash) != (revision, digest):
-        raise Failed(f"a page switch changed the reported state: {msg}")
+        raise Failed(f"a page switch changed the reported state: {describe(msg)}")
     if msg.result is not ReportResult.APPLIED:
         raise Failed(f"page switch reported {msg.result.name}, expected APPLIED")
 
@@ -169,7 +174,7 @@ async def lost_chunk(ctx: Context) -> str:
     )
     request = up.message
     if not isinstance(request, XferRequest) or request.reason is not XferReason.MISSING_CHUNKS:
-        raise Failed(f"expected XferRequest(MISSING_CHUNKS), got {request}")
+        raise Failed(f"expected XferRequest(MISSING_CHUNKS), got {describe(request)}")
     named = indices_from_bitmap(request.missing, count)
     problems = []
     if request.xfer_id != prepared.desired.xfer_id:
@@ -205,7 +210,7 @@ async def lost_base(ctx: Context) -> str:
     )
     request = up.message
     if not isinstance(request, XferRequest) or request.reason is not XferReason.BASE_UNKNOWN:
-        raise Failed(f"expected XferRequest(BASE_UNKNOWN), got {request}")
+        raise Failed(f"expected XferRequest(BASE_UNKNOWN), got {describe(request)}")
     if request.have_hash != content_hash(held):
         raise Failed(
             f"BASE_UNKNOWN have_hash {request.have_hash.hex()}, page 0 holds "
@@ -245,7 +250,7 @@ async def integrity(ctx: Context) -> str:
     )
     request = up.message
     if not isinstance(request, XferRequest) or request.reason is not XferReason.INTEGRITY_FAILED:
-        raise Failed(f"expected XferRequest(INTEGRITY_FAILED), got {request}")
+        raise Failed(f"expected XferRequest(INTEGRITY_FAILED), got {describe(request)}")
     if request.xfer_id != bad.desired.xfer_id:
         raise Failed(f"INTEGRITY_FAILED names xfer_id {request.xfer_id}, not {bad.desired.xfer_id}")
     await asyncio.sleep(SETTLE_S)
@@ -277,7 +282,7 @@ async def offline_catch_up(ctx: Context) -> str:
     await ctx.session.send(latest.desired)
     born = await ctx.expect(
         lambda m: isinstance(m, Birth) and m.session > session,
-        f"a Birth with a session above {session}",
+        f"Birth with a session above {session}",
         after=mark,
         timeout_s=2 * ctx.expect_s,
     )
