@@ -128,8 +128,8 @@ class DeviceSession:
                     self._arrived.notify_all()
         except aiomqtt.MqttError as exc:
             self.lost = (
-                f"connection lost: {exc} (another client took the controller's session: "
-                "is the store's controller running? stop it first)"
+                f"connection lost: {exc} (the broker ends a session when another client "
+                "logs in with the same account: is the store's controller running? stop it)"
             )
             async with self._arrived:
                 self._arrived.notify_all()
