@@ -182,3 +182,18 @@ def test_a_deliberate_defect_fails_exactly_its_scenario(
         )
     assert outcomes == dict.fromkeys(NAMES, "PASS") | {DEFECT_FAILS[defect]: "FAIL"}, output
     assert status == 1
+
+
+@pytest.mark.slow
+def test_a_sleepy_reference_label_passes_every_scenario_too(
+    broker: LocalBroker, store_id: str, tmp_path: Path
+) -> None:
+    """With `--checkin 3` (down messages handled only at wakes, one resume request per wake) the
+    reference label still passes all 13 scenarios, under the sleepy timeouts (§6, §5.6)."""
+    device = "lbl-0006"
+    with reference_label(broker, store_id, device, tmp_path / "state", "--checkin", "3"):
+        status, outcomes, output = run_conformance(
+            broker, store_id, device, tmp_path / "report.json"
+        )
+    assert outcomes == dict.fromkeys(NAMES, "PASS"), output
+    assert status == 0
