@@ -19,6 +19,8 @@ from broker_access.address import BrokerAddress
 from broker_access.errors import BrokerAccessError
 from conformance.runner import NAMES, Report, ScenarioResult, run_conformance, select
 from conformance.session import ConformanceError
+from firmware_protocol.errors import ProtocolError
+from firmware_protocol.topics import check_id
 
 console = Console(stderr=True)
 
@@ -89,6 +91,11 @@ def conformance(
         select(scenario)
     except ValueError as exc:
         raise typer.BadParameter(str(exc), param_hint="--scenario") from exc
+    for value, hint in ((store, "--store"), (device, "--device")):
+        try:
+            check_id(value, hint.removeprefix("--") + " id")
+        except ProtocolError as exc:
+            raise typer.BadParameter(str(exc), param_hint=hint) from exc
     try:
         address = BrokerAddress.parse(
             broker, ca_file=ca_file, cert_file=cert_file, key_file=key_file
