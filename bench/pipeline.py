@@ -26,7 +26,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from bench.harness import Section, cpu_seconds, percentile, tree_rss_mb
+from bench import cpu
+from bench.harness import Section, percentile, tree_rss_mb
 from bench.store_rig import StoreRig, StoreShape, running_store
 from controller.local_broker import LocalBroker
 from controller.pipeline.render_stage import RenderStage
@@ -45,6 +46,7 @@ class StoreRun:
     reprice: dict[str, Any] = field(default_factory=dict)
     memory: dict[str, Any] = field(default_factory=dict)
     render_only_s: float = float("nan")
+    cpu_phases: list[cpu.PhaseCpu] = field(default_factory=list)  # convergence, reprice
 
 
 async def _probe(rig: StoreRig, body: dict[str, Any], wanted: dict[str, bytes]) -> Probe:
@@ -116,8 +118,14 @@ async def run_store(
     run = StoreRun(shape)
     async with running_store(broker, shape) as rig:
         started = time.perf_counter()
+        parties = _parties(rig, broker)
+        before = cpu.snapshot(parties, started, kinds=cpu.ThreadKinds())
+        profiler = rig.profile_controller("convergence")
         rig.watch.arm(rig.label_ids)
-        run.first_convergence_s = await rig.all_crossed(900) - started
+        last = await rig.all_crossed(900)
+        run.first_convergence_s = last - started
+        run.cpu_phases.append(cpu.used("first convergence", shape.labels, before, _now(parties)))
+        rig.end_profile(profiler)
         await rig.settled()
         run.memory = {
             **rig.controller_memory(),
@@ -133,15 +141,14 @@ async def run_store(
         bodies = rig.reprice()
         probes = _plan_probes(rig, busy_probes, rng)  # each a version after the batch's
         peak = [0.0]
-        cpu_before = rig.controller_cpu_s()
-        main_before = cpu_seconds(rig.controller_pid)
-        others_before = _others_cpu(rig, broker)
+        profiler = rig.profile_controller("reprice")
         rig.watch.arm(rig.label_ids)
         reports_before = rig.watch.reports
         downlink_before = (rig.watch.downlink_messages, rig.watch.downlink_bytes)
         async with asyncio.TaskGroup() as tasks:
             sampler = tasks.create_task(_sample_peak(rig, peak), name="rss-sampler")
             t0 = time.perf_counter()
+            before = cpu.snapshot(parties, t0, kinds=cpu.ThreadKinds())
             batch_bytes = await rig.publish_batch(bodies)
             probe_tasks = []
             for i, (body, wanted) in enumerate(probes):
@@ -152,9 +159,9 @@ async def run_store(
                 probe_tasks.append(tasks.create_task(_probe(rig, body, wanted)))
             last = await rig.all_crossed(1800)
             elapsed = last - t0
-            cpu = rig.controller_cpu_s() - cpu_before
-            main_cpu = cpu_seconds(rig.controller_pid) - main_before
-            others = {k: v - others_before[k] for k, v in _others_cpu(rig, broker).items()}
+            used = cpu.used("reprice", shape.labels, before, _now(parties))
+            run.cpu_phases.append(used)
+            rig.end_profile(profiler)
             run.busy = [await task for task in probe_tasks]
             sampler.cancel()
         await rig.settled()
@@ -162,17 +169,17 @@ async def run_store(
             "seconds": elapsed,
             "labels_per_s": shape.labels / elapsed,
             "batch_mb": batch_bytes / 1e6,
-            "controller_cpu_s": cpu,
-            "controller_cores": cpu / elapsed,
-            "simulator_cpu_s": others["simulator"],
-            "broker_cpu_s": others["broker"],
+            "controller_cpu_s": used.controller_s + used.workers_s,
+            "controller_cores": (used.controller_s + used.workers_s) / elapsed,
+            "simulator_cpu_s": used.simulator_s,
+            "broker_cpu_s": used.broker_s,
             "controller_tree_peak_rss_mb": peak[0],
             "reports": rig.watch.reports - reports_before,
             "downlink": {
                 "messages": rig.watch.downlink_messages - downlink_before[0],
                 "bytes": rig.watch.downlink_bytes - downlink_before[1],
             },
-            "controller_main_cpu_s": main_cpu,
+            "controller_main_cpu_s": used.controller_s,
             **rig.controller_memory(),
         }
         if render_only:
@@ -183,10 +190,13 @@ async def run_store(
     return run
 
 
-def _others_cpu(rig: StoreRig, broker: LocalBroker) -> dict[str, float]:
-    assert rig.simulator is not None
-    assert broker.pid is not None
-    return {"simulator": cpu_seconds(rig.simulator.pid), "broker": cpu_seconds(broker.pid)}
+def _now(parties: cpu.Parties) -> cpu.Snapshot:
+    return cpu.snapshot(parties, time.perf_counter())
+
+
+def _parties(rig: StoreRig, broker: LocalBroker) -> cpu.Parties:
+    simulator = rig.simulator.pid if rig.simulator is not None else None
+    return cpu.Parties(rig.controller_pid, simulator, broker.pid)
 
 
 # ---- sections ---------------------------------------------------------------------------------
@@ -209,6 +219,10 @@ def reprice_section(run: StoreRun) -> Section:
             "render_only_labels_per_s": round(render_rate),
             "vs_render_only": round(r["labels_per_s"] / render_rate, 2),
             "controller_cpu_s": round(r["controller_main_cpu_s"], 1),
+            "controller_ms_per_label": round(
+                r["controller_main_cpu_s"] * 1000 / run.shape.labels, 3
+            ),
+            "controller_ceiling_labels_per_s": round(run.shape.labels / r["controller_main_cpu_s"]),
             "render_workers_cpu_s": round(r["controller_cpu_s"] - r["controller_main_cpu_s"], 1),
             "controller_cores": round(r["controller_cores"], 2),
             "simulator_cpu_s": round(r["simulator_cpu_s"], 1),
@@ -223,7 +237,9 @@ def reprice_section(run: StoreRun) -> Section:
         " reported a newer revision; render_only: the same labels' new images rendered by a"
         " BatchRenderer with the same number of workers in the same run, warm.",
         "CPU: seconds used during the reprice by the controller process, its render workers"
-        " (controller_cores = both / wall s), the simulator process and Mosquitto.",
+        " (controller_cores = both / wall s), the simulator process and Mosquitto;"
+        " controller_ceiling: labels / controller process CPU s, the rate the controller could"
+        " reach on a core of its own (the cpu section splits it by thread).",
         "Targets: <= 45 s for 20,000 labels and >= 0.8x the render-only rate.",
     ]
     return section

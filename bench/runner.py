@@ -9,7 +9,15 @@ BENCHMARKS.md:
 3. latency: single price changes, idle and during the reprice;
 4. bytes: bytes on air per update and model, against a full zlib frame and raw planes;
 5. mqtt: the same count and size of messages as the reprice through minimal paho clients;
-6. memory: the controller per label at several store sizes, the simulator per device.
+6. memory: the controller per label at several store sizes, the simulator per device;
+7. scale (only when asked: `--scale 1000,5000` or `--only scale`): the store run at each size,
+   first convergence, reprice, the controller's CPU per label and its memory.
+
+With the reprice comes the cpu section: CPU seconds per process (controller, render workers,
+simulator, Mosquitto) and per controller thread (event loop, database, other) during the first
+convergence and the reprice, and the controller's ceiling (labels / controller CPU s).
+`--labels` and `--render-workers` change the main store, so that a many-core run or another
+store size needs no code change.
 """
 
 from __future__ import annotations
@@ -20,13 +28,14 @@ import secrets
 import tempfile
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 from rich.console import Console
 
 from bench import bytes_on_air, mqtt_ceiling, render_models
+from bench.ceiling import cpu_section, scale_section
 from bench.harness import Section, machine, print_section
 from bench.pipeline import (
     StoreRun,
@@ -38,7 +47,8 @@ from bench.pipeline import (
 from bench.store_rig import StoreShape
 from controller.local_broker import LocalBroker
 
-SCENARIOS = ("render", "reprice", "latency", "bytes", "mqtt", "memory")
+SCENARIOS = ("render", "reprice", "latency", "bytes", "mqtt", "memory", "scale")
+DEFAULT_SCENARIOS = SCENARIOS[:-1]  # the scale curve runs when asked for
 
 
 @dataclass(frozen=True)
@@ -48,16 +58,50 @@ class Mode:
     busy_probes: int
     probe_interval_s: float
     memory_stores: tuple[int, ...]  # further store sizes for the memory scenario
+    scale_stores: tuple[int, ...]  # the scale curve's store sizes
+    render_workers: int | None = None  # None: one per core (StoreShape's default)
 
 
-QUICK = Mode(labels=600, idle_probes=40, busy_probes=40, probe_interval_s=0.02, memory_stores=())
+QUICK = Mode(
+    labels=600,
+    idle_probes=40,
+    busy_probes=40,
+    probe_interval_s=0.02,
+    memory_stores=(),
+    scale_stores=(300, 600),
+)
 FULL = Mode(
     labels=20_000,
     idle_probes=1000,
     busy_probes=1000,
     probe_interval_s=0.02,
     memory_stores=(1000, 10_000),
+    scale_stores=(1000, 5000, 20_000, 50_000),
 )
+
+
+def shape(mode: Mode, labels: int) -> StoreShape:
+    if mode.render_workers is None:
+        return StoreShape(labels)
+    return StoreShape(labels, render_workers=mode.render_workers)
+
+
+def choose_mode(
+    *,
+    quick: bool,
+    labels: int | None = None,
+    render_workers: int | None = None,
+    scale: tuple[int, ...] | None = None,
+) -> Mode:
+    """The quick or full mode, with the command line's store size, workers and scale sizes."""
+    mode = QUICK if quick else FULL
+    if labels is not None:
+        mode = replace(mode, labels=labels)
+    if render_workers is not None:
+        mode = replace(mode, render_workers=render_workers)
+    if scale:
+        mode = replace(mode, scale_stores=tuple(sorted(set(scale))))
+    return mode
 
 
 def run_all(
@@ -65,10 +109,11 @@ def run_all(
     quick: bool,
     only: set[str] | None = None,
     on_section: Callable[[Section], None] = lambda _: None,
+    mode: Mode | None = None,
 ) -> list[Section]:
-    """Run the scenarios (all, or `only` these), in an order that shares their work."""
-    mode = QUICK if quick else FULL
-    wanted = set(only or SCENARIOS)
+    """Run the scenarios (all but scale, or `only` these), in an order that shares their work."""
+    mode = mode or (QUICK if quick else FULL)
+    wanted = set(only or DEFAULT_SCENARIOS)
     sections: list[Section] = []
 
     def done(section: Section) -> None:
@@ -85,7 +130,30 @@ def run_all(
             done(asyncio.run(bytes_on_air.run(broker, quick=quick)))
         if wanted & {"reprice", "latency", "mqtt", "memory"}:
             _store_scenarios(broker, mode, wanted, done)
+        if "scale" in wanted:
+            done(_scale(broker, mode))
     return sections
+
+
+def _scale(broker: LocalBroker, mode: Mode) -> Section:
+    """The store run at each size (no latency probes, no render-only pass)."""
+    started = time.perf_counter()
+    runs = [
+        asyncio.run(
+            run_store(
+                broker,
+                shape(mode, labels),
+                idle_probes=0,
+                busy_probes=0,
+                probe_interval_s=mode.probe_interval_s,
+                render_only=False,
+            )
+        )
+        for labels in mode.scale_stores
+    ]
+    section = scale_section(runs)
+    section.seconds = time.perf_counter() - started
+    return section
 
 
 def _store_scenarios(
@@ -95,7 +163,7 @@ def _store_scenarios(
     main = asyncio.run(
         run_store(
             broker,
-            StoreShape(mode.labels),
+            shape(mode, mode.labels),
             idle_probes=mode.idle_probes if "latency" in wanted else 0,
             busy_probes=mode.busy_probes if "latency" in wanted else 0,
             probe_interval_s=mode.probe_interval_s,
@@ -103,7 +171,11 @@ def _store_scenarios(
         )
     )
     seconds = time.perf_counter() - started
-    for name, make in (("reprice", reprice_section), ("latency", _latency)):
+    for name, make in (
+        ("reprice", reprice_section),
+        ("reprice", cpu_section),
+        ("latency", _latency),
+    ):
         if name in wanted:
             section = make(main)
             section.seconds = seconds
@@ -132,7 +204,7 @@ def _store_scenarios(
             asyncio.run(
                 run_store(
                     broker,
-                    StoreShape(labels),
+                    shape(mode, labels),
                     idle_probes=0,
                     busy_probes=0,
                     probe_interval_s=mode.probe_interval_s,
@@ -159,7 +231,13 @@ def report(sections: list[Section], *, quick: bool, command: str) -> dict[str, A
     }
 
 
-def main(quick: bool, json_out: Path | None, only: set[str] | None, command: str) -> None:
+def main(
+    quick: bool,
+    json_out: Path | None,
+    only: set[str] | None,
+    command: str,
+    mode: Mode | None = None,
+) -> None:
     console = Console()
     info = machine()
     console.print(
@@ -169,7 +247,9 @@ def main(quick: bool, json_out: Path | None, only: set[str] | None, command: str
         highlight=False,
     )
     started = time.perf_counter()
-    sections = run_all(quick=quick, only=only, on_section=lambda s: print_section(s, console))
+    sections = run_all(
+        quick=quick, only=only, on_section=lambda s: print_section(s, console), mode=mode
+    )
     elapsed = time.perf_counter() - started
     console.print(f"all scenarios in {elapsed:.1f} s", highlight=False)
     if json_out is not None:

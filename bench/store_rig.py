@@ -274,25 +274,38 @@ class StoreRig:
                 stdout=out,
                 stderr=subprocess.STDOUT,
             )
-        self._profile(self.controller.pid, "controller")
 
-    def _profile(self, pid: int, name: str) -> None:
+    def _profile(self, pid: int, name: str) -> subprocess.Popen[bytes] | None:
         """With $OMNISHELF_BENCH_PYSPY set (and py-spy installed), sample the process until it
-        ends: collapsed stacks in `name`.txt under the rig's directory (keep it with
-        $OMNISHELF_BENCH_KEEP)."""
+        ends or `end_profile`: collapsed stacks per thread (`--threads`, active samples only) in
+        `name`.txt under the rig's directory (keep it with $OMNISHELF_BENCH_KEEP;
+        `python -m bench.profile_report FILE` summarises one)."""
         if not os.environ.get("OMNISHELF_BENCH_PYSPY"):
-            return
+            return None
         py_spy = Path(sys.executable).parent / "py-spy"
         out = self.workdir / f"{name}.txt"
         command = [str(py_spy), "record", "--pid", str(pid), "--format", "raw", "--rate", "200"]
-        command += ["--nonblocking", "-o", str(out)]
-        self._profilers.append(
-            subprocess.Popen(
-                command,
-                stdout=subprocess.DEVNULL,
-                stderr=(self.workdir / "py-spy.log").open("ab"),
-            )
-        )
+        command += ["--threads", "--nonblocking", "-o", str(out)]
+        with (self.workdir / "py-spy.log").open("ab") as log:  # the child keeps a copy
+            profiler = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=log)
+        self._profilers.append(profiler)
+        return profiler
+
+    def profile_controller(self, phase: str) -> subprocess.Popen[bytes] | None:
+        """Sample the controller during one phase: controller-`phase`.txt (see `_profile`)."""
+        return self._profile(self.controller_pid, f"controller-{phase}")
+
+    @staticmethod
+    def end_profile(profiler: subprocess.Popen[bytes] | None) -> None:
+        """Stop a phase's profiler; py-spy writes its file on SIGINT."""
+        if profiler is None or profiler.poll() is not None:
+            return
+        profiler.send_signal(signal.SIGINT)
+        try:
+            profiler.wait(30)
+        except subprocess.TimeoutExpired:
+            profiler.kill()
+            profiler.wait()
 
     async def watch_reports(self) -> None:
         """Feed `self.watch` from every label's Reported, for as long as the rig runs."""
