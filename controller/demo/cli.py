@@ -25,11 +25,13 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
+from controller.convergence import ConvergenceEstimate
 from controller.demo.stack import BROKERS, DemoError, DemoStack, running_demo
 from controller.service import EXIT_STOPPED, failure_reason
 
 console = Console(soft_wrap=True, highlight=False)
 PROGRESS_EVERY_S = 2.0
+CONVERGING_EVERY_S = 1.0
 
 
 def _quiet_logs() -> None:
@@ -110,18 +112,10 @@ async def _run(
             raise
 
 
-async def _report(stack: DemoStack, labels: int) -> None:
-    """The first convergence (labels showing their first image), then HQ's changes."""
-    opened = time.monotonic()
-    shown = 0
-    while shown < labels:
-        await asyncio.sleep(PROGRESS_EVERY_S)
-        shown = await stack.shown()
-        console.print(f"  labels confirmed: {shown} / {labels}")
-    console.print(
-        f"[green]all {labels} labels confirmed[/] in {time.monotonic() - opened:.1f} s;"
-        " HQ's changes from now on:"
-    )
+async def _report(stack: DemoStack, labels: int, out: Console = console) -> None:
+    """The first convergence (labels showing their first image) every CONVERGING_EVERY_S with
+    an estimate of the time left (controller/convergence.py), then HQ's changes."""
+    await converging(stack, labels, out)
     reported = stack.hq.published
     while True:
         await asyncio.sleep(PROGRESS_EVERY_S)
@@ -129,7 +123,24 @@ async def _report(stack: DemoStack, labels: int) -> None:
         fresh = stack.hq.published - reported
         reported = stack.hq.published
         for change in recent[len(recent) - min(fresh, len(recent)) :]:
-            console.print(f"  HQ {change.kind:<16} {change.summary}")
+            out.print(f"  HQ {change.kind:<16} {change.summary}")
+
+
+async def converging(stack: DemoStack, labels: int, out: Console = console) -> None:
+    """ "  400 / 1,200 labels confirmed (1,100 rendered), ~12 s left" each second, from the first:
+    the rendered count moves within a second or two, the confirmed one later."""
+    opened = time.monotonic()
+    estimate = ConvergenceEstimate()
+    while True:
+        progress = estimate.observe(time.monotonic(), await stack.progress())
+        if progress.counts.confirmed >= labels:
+            break
+        out.print(f"  {progress.describe()}")
+        await asyncio.sleep(CONVERGING_EVERY_S)
+    out.print(
+        f"[green]all {labels} labels confirmed[/] in {time.monotonic() - opened:.1f} s;"
+        " HQ's changes from now on:"
+    )
 
 
 def demo(

@@ -37,6 +37,7 @@ from controller import http_server
 from controller.api.app import create_app
 from controller.catalog.feed import Upsert
 from controller.catalog.items import CatalogItem
+from controller.convergence import Counts
 from controller.demo.amqtt_broker import running_amqtt
 from controller.demo.catalog import DEFAULT_SKUS, demo_catalog, shelf_location
 from controller.demo.display import SimulatorDisplay
@@ -95,6 +96,14 @@ class DemoStack:
     async def shown(self) -> int:
         """Labels that applied an image from the controller at least once (first convergence)."""
         return await count_labels(self.controller, SHOWN)
+
+    async def progress(self) -> Counts:
+        """The first convergence in one query: labels shown (as `shown`) and rendered."""
+        query = f"SELECT count(desired_hash), coalesce(sum({SHOWN}), 0) FROM label_state"  # noqa: S608 - constants
+        async with self.controller.conn.execute(query) as cursor:
+            row = await cursor.fetchone()
+        rendered, shown = (int(row[0]), int(row[1])) if row else (0, 0)
+        return Counts(total=self.labels, confirmed=shown, rendered=rendered)
 
     async def confirmed(self) -> int:
         """Labels showing the image the controller wants them to show, as they reported it."""
