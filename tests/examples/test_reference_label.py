@@ -10,23 +10,29 @@ import hashlib
 from pathlib import Path
 
 import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from conformance.runner import NAMES
 from controller.local_broker import LocalBroker
 from firmware_protocol import encode
+from firmware_protocol.firmware import signed_manifest
 from firmware_protocol.messages import (
     Birth,
     Chunk,
     CommandResult,
     CommandStatus,
     Compression,
+    Death,
+    FirmwareOffer,
     Ping,
     Reported,
     ReportResult,
     XferReason,
     XferRequest,
 )
-from firmware_protocol.transfer import chunk_size_for, prepare_image
+from firmware_protocol.models import ModelId
+from firmware_protocol.transfer import chunk_size_for, indices_from_bitmap, prepare_image
+from firmware_protocol.wire import FirmwareVersion
 from tests.examples.reference_label_kit import (
     DEFECT_FAILS,
     bare_controller,
@@ -197,3 +203,57 @@ def test_a_sleepy_reference_label_passes_every_scenario_too(
         )
     assert outcomes == dict.fromkeys(NAMES, "PASS"), output
     assert status == 0
+
+
+RFC8032_TEST_SECRET = "9d61b19deffd5a60ba844af492ec2cc44449c5697b326919703bac031cae7f60"
+
+
+def test_installs_signed_firmware_and_is_born_with_it(
+    broker: LocalBroker, store_id: str, tmp_path: Path
+) -> None:
+    """§7.7 end to end: a newer image signed with the pinned (RFC 8032 test) key is answered
+    IN_PROGRESS, downloaded with a lost chunk resumed, answered OK, and the label reboots into
+    it: Death, then a Birth with a new session and the new version."""
+    device = "lbl-0007"
+    image = bytes(range(256)) * 20  # 5,120 bytes
+    version = FirmwareVersion(1, 1, 0)
+    digest = hashlib.sha256(image).digest()
+    size = chunk_size(store_id, device)
+    key = Ed25519PrivateKey.from_private_bytes(bytes.fromhex(RFC8032_TEST_SECRET))
+    signature = key.sign(signed_manifest(ModelId.EPD290_BWR, version, len(image), digest))
+    offer = FirmwareOffer(
+        txn=21,
+        xfer_id=0x5001,
+        model=ModelId.EPD290_BWR,
+        version=version,
+        size=len(image),
+        chunk_size=size,
+        sha256=digest,
+        signature=signature,
+    )
+    with (
+        bare_controller(broker, store_id, device) as ctl,
+        reference_label(broker, store_id, device, tmp_path / "state"),
+    ):
+        ctl.expect(lambda c, r, m: isinstance(m, Reported))
+        ctl.publish("cmd", offer)
+        _, _, accepted = ctl.expect(lambda c, r, m: isinstance(m, CommandResult))
+        assert isinstance(accepted, CommandResult)
+        assert accepted.status is CommandStatus.IN_PROGRESS
+        pieces = [image[i : i + size] for i in range(0, len(image), size)]
+        for index, data in enumerate(pieces):
+            if index != 2:
+                ctl.publish("chunk", Chunk(0x5001, index, data))
+        _, _, request = ctl.expect(lambda c, r, m: isinstance(m, XferRequest))
+        assert isinstance(request, XferRequest)
+        assert (request.revision, request.xfer_id, request.have_hash) == (0, 0x5001, bytes(16))
+        assert indices_from_bitmap(request.missing, len(pieces)) == [2]
+        ctl.publish("chunk", Chunk(0x5001, 2, pieces[2]))
+        _, _, done = ctl.expect(lambda c, r, m: isinstance(m, CommandResult))
+        assert done == CommandResult(21, CommandStatus.OK, "")
+        _, _, gone = ctl.expect(lambda c, r, m: isinstance(m, Death))
+        assert gone == Death(1)
+        _, _, born = ctl.expect(lambda c, r, m: isinstance(m, Birth))
+        assert isinstance(born, Birth)
+        assert (born.session, born.firmware) == (2, version)
+    assert (tmp_path / "state" / "firmware-slot.bin").read_bytes() == image
