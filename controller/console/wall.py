@@ -10,6 +10,9 @@ missed between rendering the page and connecting, or while reconnecting); then e
 reads one compact row per label (hashes, online, problem) and sends the labels whose row changed
 since its last read. A stream ends after STREAM_MAX_S and the browser reconnects at once
 (EventSource does): a server shutting down never waits long for open walls.
+While linked labels are not all confirmed (a large store's first convergence, a reprice), the
+stream also sends `event: progress`: counts and an estimate of the time left
+(controller/convergence.py), from the rows it reads anyway.
 It compares rows rather than keeping a `reported_at > last poll` watermark because a transaction
 stamps its rows before it commits: a row stamped just before a poll but committed just after it
 would be older than the watermark and never sent. The read is a single indexed scan of small
@@ -21,11 +24,13 @@ from __future__ import annotations
 import asyncio
 import json
 import re
-from collections.abc import AsyncIterator, Iterable
+import time
+from collections.abc import AsyncIterator, Callable, Iterable
 from dataclasses import dataclass, field
 
 import aiosqlite
 
+from controller.convergence import ConvergenceEstimate, Counts
 from controller.fleet import is_label
 
 POLL_S = 0.5
@@ -155,14 +160,44 @@ def _event(changed: list[WallLabel]) -> str:
     return f"event: labels\ndata: {data}\n\n"
 
 
+def convergence_counts(labels: Iterable[WallLabel]) -> Counts:
+    """The wall's rows counted as controller/convergence.py wants them (linked labels only)."""
+    linked = [label for label in labels if label.sku is not None]
+    rendered = [label for label in linked if label.desired_hash is not None]
+    confirmed = sum(1 for label in rendered if label.reported_hash == label.desired_hash)
+    return Counts(total=len(linked), confirmed=confirmed, rendered=len(rendered))
+
+
+class WallProgress:
+    """`event: progress` with "4,000 / 20,000 labels confirmed, ~45 s left" while labels are
+    unconfirmed, and an empty text once they are all confirmed (the page hides the line). It
+    counts the rows the stream reads anyway: no query of its own."""
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        self.clock = clock
+        self.estimate = ConvergenceEstimate()
+        self.sent: str | None = None
+
+    def event(self, labels: Iterable[WallLabel]) -> str | None:
+        progress = self.estimate.observe(self.clock(), convergence_counts(labels))
+        text = "" if progress.done else progress.describe()
+        if text == self.sent or (self.sent is None and not text):
+            return None
+        self.sent = text
+        return f"event: progress\ndata: {json.dumps({'text': text})}\n\n"
+
+
 async def wall_events(
     conn: aiosqlite.Connection, *, max_s: float = STREAM_MAX_S
 ) -> AsyncIterator[str]:
     """The SSE stream: `event: labels` with labels' ids, image versions and marks."""
     current = await wall_labels(conn)
     known = {label.device_id: label for label in current}
+    progress = WallProgress()
     yield "retry: 1000\n\n"
     yield _event(current)
+    if (line := progress.event(current)) is not None:
+        yield line
     quiet_s = elapsed_s = 0.0
     while elapsed_s < max_s:
         await asyncio.sleep(POLL_S)
@@ -173,6 +208,8 @@ async def wall_events(
         if changed:
             quiet_s = 0.0
             yield _event(changed)
+            if (line := progress.event(current)) is not None:
+                yield line
         else:
             quiet_s += POLL_S
             if quiet_s >= HEARTBEAT_S:  # keeps proxies from closing an idle stream

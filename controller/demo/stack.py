@@ -98,9 +98,10 @@ class DemoStack:
         return await count_labels(self.controller, SHOWN)
 
     async def progress(self) -> Counts:
-        """The first convergence in one query: labels shown (as `shown`) and rendered."""
+        """The first convergence in one query: labels shown (as `shown`) and rendered. On the
+        reader connection: the writer is busy converging."""
         query = f"SELECT count(desired_hash), coalesce(sum({SHOWN}), 0) FROM label_state"  # noqa: S608 - constants
-        async with self.controller.conn.execute(query) as cursor:
+        async with self.controller.render_stage.reader.execute(query) as cursor:
             row = await cursor.fetchone()
         rendered, shown = (int(row[0]), int(row[1])) if row else (0, 0)
         return Counts(total=self.labels, confirmed=shown, rendered=rendered)

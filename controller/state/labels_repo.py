@@ -396,8 +396,9 @@ async def unconfirmed_labels(conn: aiosqlite.Connection) -> list[LabelState]:
 
 async def convergence_counts(conn: aiosqlite.Connection) -> Counts:
     """Linked labels, those with a rendered image, and those confirmed (reporting the desired
-    image): one scan for progress reports (controller/convergence.py), ~10 ms at 20,000 labels;
-    read it every few seconds, not per label."""
+    image), for progress reports (controller/convergence.py). One scan: ~13 ms at 5,000 labels
+    (label_state's rows hold the planes, so the scan reads them); read it every few seconds on
+    the reader connection, never per label."""
     async with conn.execute(
         "SELECT count(*), count(s.desired_hash),"
         " coalesce(sum(s.desired_hash IS NOT NULL AND s.reported_hash = s.desired_hash), 0)"

@@ -41,6 +41,13 @@
     source.onopen = () => { if (status) { status.textContent = "Live"; status.classList.add("on"); } };
     source.onerror = () => { if (status) { status.textContent = "Reconnecting…"; status.classList.remove("on"); } };
     source.addEventListener("labels", (event) => JSON.parse(event.data).forEach(refresh));
+    // "4,000 / 20,000 labels confirmed, ~45 s left" while the store converges; empty: hide.
+    source.addEventListener("progress", (event) => {
+      const line = document.getElementById("progress");
+      if (!line) return;
+      line.textContent = JSON.parse(event.data).text;
+      line.hidden = !line.textContent;
+    });
     window.addEventListener("pagehide", () => source.close());
   }
 
