@@ -39,6 +39,12 @@ def cpu_section(run: StoreRun) -> Section:
             f" the store moved {phase.labels / phase.wall_s:,.0f} labels/s in {phase.wall_s:.1f} s"
             " of wall time."
         )
+    if run.shape.render_workers == 1:
+        section.notes.append(
+            "One render worker: the controller renders in its own process (label_renderer's"
+            " BatchRenderer(1), in an executor thread counted in 'other threads'), so its"
+            " ceiling here includes rendering; compare ceilings at 2 or more workers."
+        )
     section.notes += [
         "The event loop is the controller's main thread; database threads are aiosqlite's (one"
         " per connection, found by their stacks with py-spy dump); other threads: asyncio's"

@@ -124,7 +124,9 @@ async def run_store(
         rig.watch.arm(rig.label_ids)
         last = await rig.all_crossed(900)
         run.first_convergence_s = last - started
-        run.cpu_phases.append(cpu.used("first convergence", shape.labels, before, _now(parties)))
+        run.cpu_phases.append(
+            cpu.used("first convergence", shape.labels, before, await _now(parties))
+        )
         rig.end_profile(profiler)
         await rig.settled()
         run.memory = {
@@ -159,7 +161,7 @@ async def run_store(
                 probe_tasks.append(tasks.create_task(_probe(rig, body, wanted)))
             last = await rig.all_crossed(1800)
             elapsed = last - t0
-            used = cpu.used("reprice", shape.labels, before, _now(parties))
+            used = cpu.used("reprice", shape.labels, before, await _now(parties))
             run.cpu_phases.append(used)
             rig.end_profile(profiler)
             run.busy = [await task for task in probe_tasks]
@@ -190,8 +192,10 @@ async def run_store(
     return run
 
 
-def _now(parties: cpu.Parties) -> cpu.Snapshot:
-    return cpu.snapshot(parties, time.perf_counter())
+async def _now(parties: cpu.Parties) -> cpu.Snapshot:
+    """A snapshot with the threads' kinds; py-spy's dump takes a moment, off the loop that
+    timestamps the labels' reports."""
+    return await asyncio.to_thread(cpu.snapshot, parties, time.perf_counter())
 
 
 def _parties(rig: StoreRig, broker: LocalBroker) -> cpu.Parties:
