@@ -5,6 +5,18 @@ to the gateway, one runs its timers (wakes, refreshes), a few publish so that Qo
 overlap. A lost connection is retried with capped, jittered exponential backoff that starts over
 after a good connection (`broker_access.backoff`); the Will is the gateway's Death with the
 session the next connection will announce. Over TLS when the broker address says `mqtts://`.
+
+Cancelling a link ends it, whatever the cancel meets. Python 3.11 loses a cancel in two places
+this module runs into: `asyncio.wait_for` (aiomqtt's publish and subscribe wait for their ack
+with it) returns the result instead of raising when the ack and the cancel arrive together, and a
+TaskGroup already shutting down because of an error raises that error instead of the cancel. A
+TaskGroup passes a cancel on to its tasks once only, so a lost one is never repeated: the link
+went on (reconnecting, or waiting for its next message), and the simulator and a test's teardown
+waited for it forever (make test hung in a teardown after a direct label's new session). So:
+the session's tasks never fail into their TaskGroup (each reports why the connection ended, and
+the group's body raises that reason); the loops check after an ack whether a cancel was asked
+for meanwhile; the reconnect loop compares its task's cancel requests before and after a
+session (`_raise_if_cancelled`); and a cancel never leaves a connect half made (`_connected`).
 """
 
 from __future__ import annotations
@@ -14,8 +26,9 @@ import contextlib
 import logging
 import socket
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from contextlib import AsyncExitStack, suppress
+from typing import Any
 
 import aiomqtt
 
@@ -42,6 +55,51 @@ def send_at_once(client: aiomqtt.Client) -> None:
 
 class _Reconnect(Exception):
     """A directly connected device started a new session: it needs a new connection."""
+
+
+class _SessionEnd:
+    """Why a connection ended, set once by whichever of its tasks noticed first."""
+
+    def __init__(self) -> None:
+        self.reason: asyncio.Future[Exception] = asyncio.get_running_loop().create_future()
+
+    async def watch(self, work: Coroutine[Any, Any, None]) -> None:
+        """Run one of the session's tasks; its end of the connection becomes the reason instead
+        of an error of the TaskGroup (which would swallow a concurrent cancel)."""
+        try:
+            await work
+        except (_Reconnect, aiomqtt.MqttError) as exc:
+            if not self.reason.done():
+                self.reason.set_result(exc)
+
+
+def _cancel_requests() -> int:
+    task = asyncio.current_task()
+    return task.cancelling() if task is not None else 0
+
+
+def _raise_if_cancelled(before: int = 0) -> None:
+    """Raise the cancel the task was asked for since `before` (its count of cancel requests
+    then) if an ack that arrived with it made asyncio drop it (module docstring)."""
+    if _cancel_requests() > before:
+        raise asyncio.CancelledError
+
+
+async def _connected(client: aiomqtt.Client) -> aiomqtt.Client:
+    """Connect, and never leave a connection half made. A cancel that interrupts aiomqtt's
+    connect (it waits for the CONNACK) leaves the socket open and the client connected with
+    nobody to disconnect it: a zombie under the device's client id, whose late socket
+    callbacks met the next connection's (its SUBACK went to the zombie, and the link waited
+    10 s for it). So the connect finishes, shielded, and is then undone before the cancel goes on.
+    """
+    connecting = asyncio.ensure_future(client.__aenter__())
+    try:
+        return await asyncio.shield(connecting)
+    except asyncio.CancelledError:
+        with contextlib.suppress(Exception):
+            await connecting  # bounded by aiomqtt's timeout
+            await client.__aexit__(None, None, None)
+        raise
 
 
 class GatewayLink:
@@ -88,13 +146,15 @@ class GatewayLink:
         while True:
             planned = False
             self._connected_at = None
+            cancels = _cancel_requests()
             try:
-                await self._session()
+                await self._session(cancels)
             except* _Reconnect:
                 planned = True
             except* aiomqtt.MqttError as group:
                 log.info("%s: connection lost: %s", self.gateway.gateway_id, group.exceptions[0])
             self.connected.clear()
+            _raise_if_cancelled(cancels)  # one the ending session's TaskGroup dropped
             if planned:
                 backoff.reset()
                 continue
@@ -123,28 +183,34 @@ class GatewayLink:
             ),
         )
 
-    async def _session(self) -> None:
+    async def _session(self, cancels: int) -> None:
         gw = self.gateway
         will = gw.will()
         self._will_session = will.message.session
         async with AsyncExitStack() as stack:
             async with self._connect_limit:
-                client = await stack.enter_async_context(self._client(will))
+                client = await _connected(self._client(will))
+                stack.push_async_exit(client.__aexit__)
                 send_at_once(client)
                 await client.subscribe(device_subscription(gw.store, gw.gateway_id), qos=1)
+            _raise_if_cancelled(cancels)  # one that met the SUBACK
             self.connections += 1
             self._connected_at = time.monotonic()
             self._client_now = client
             self._enqueue(gw.connect(time.monotonic()))
             self.connected.set()
+            end = _SessionEnd()
             try:
                 async with asyncio.TaskGroup() as tasks:
-                    tasks.create_task(self._receive(client), name=f"{gw.gateway_id}-receive")
-                    tasks.create_task(self._timers(), name=f"{gw.gateway_id}-timers")
+                    tasks.create_task(
+                        end.watch(self._receive(client)), name=f"{gw.gateway_id}-receive"
+                    )
+                    tasks.create_task(end.watch(self._timers()), name=f"{gw.gateway_id}-timers")
                     for i in range(PUBLISHERS_PER_LINK):
                         tasks.create_task(
-                            self._publish(client), name=f"{gw.gateway_id}-publish-{i}"
+                            end.watch(self._publish(client)), name=f"{gw.gateway_id}-publish-{i}"
                         )
+                    raise await end.reason
             except asyncio.CancelledError:
                 # A clean disconnect fires no Will: say goodbye explicitly (Sparkplug's rule).
                 await asyncio.shield(self._say_goodbye(client))
@@ -179,8 +245,10 @@ class GatewayLink:
             self._kick.clear()
             deadline = self.gateway.next_deadline()
             timeout = None if deadline is None else max(0.0, deadline - time.monotonic())
+            # asyncio.timeout, not wait_for: on 3.11 wait_for drops a cancel that meets a kick.
             with suppress(TimeoutError):
-                await asyncio.wait_for(self._kick.wait(), timeout)
+                async with asyncio.timeout(timeout):
+                    await self._kick.wait()
 
     async def _publish(self, client: aiomqtt.Client) -> None:
         gw = self.gateway
@@ -195,6 +263,7 @@ class GatewayLink:
                 retain=delivery.retain,
             )
             gw.stats.published += 1
+            _raise_if_cancelled()  # one that met the PUBACK
             if (
                 isinstance(msg, Birth)
                 and not gw.is_access_point
