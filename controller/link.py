@@ -21,6 +21,13 @@ start over after a good connection (`broker_access.backoff`).
 connection ends, never by a publish. A publish that fails (its PUBACK timed out, say, because the
 broker died while it waited) retries; when it fails on a connection already replaced, clearing
 `connected` would stop every later publish on the new, healthy one (issue 12, finding 9).
+
+A cancel is never lost. On Python 3.11 aiomqtt's wait for an ack (`asyncio.wait_for`) returns
+instead of raising when the ack and a cancel arrive together, and a TaskGroup ending because of
+an error raises the error instead of a cancel that met it; a TaskGroup cancels its tasks once
+only, so a lost cancel left a stopping controller waiting forever. `publish`, the subscribes and
+the reconnect loop compare their task's cancel requests with those at their start
+(`_raise_if_cancelled`) and raise the one asyncio dropped.
 """
 
 from __future__ import annotations
@@ -46,6 +53,17 @@ log = logging.getLogger(__name__)
 RECONNECT_CAP_S = 4.0
 
 PUBLISH_RETRY_S = 0.1
+
+
+def _cancel_requests() -> int:
+    task = asyncio.current_task()
+    return task.cancelling() if task is not None else 0
+
+
+def _raise_if_cancelled(before: int) -> None:
+    """Raise a cancel asked for since `before` (the task's count then) that asyncio dropped."""
+    if _cancel_requests() > before:
+        raise asyncio.CancelledError
 
 
 class Publisher(Protocol):
@@ -98,6 +116,7 @@ class MqttSession:
         self._connected_at: float | None = None
 
     async def publish(self, topic: str, payload: bytes, *, qos: int, retain: bool) -> None:
+        cancels = _cancel_requests()
         while True:
             await self.connected.wait()
             client = self._client
@@ -119,19 +138,22 @@ class MqttSession:
                 )
                 await asyncio.sleep(PUBLISH_RETRY_S)
             else:
+                _raise_if_cancelled(cancels)  # one that met the PUBACK
                 return
 
     async def run(self) -> None:
         backoff = self.backoff
         while True:
             self._connected_at = None
+            cancels = _cancel_requests()
             try:
-                await self._connected_session()
+                await self._connected_session(cancels)
             except* aiomqtt.MqttError as lost:  # raised alone, or by the handlers' TaskGroup
                 log.warning("%s: connection lost: %s", self.config.client_id, lost.exceptions[0])
             finally:
                 self.connected.clear()
                 self._client = None
+            _raise_if_cancelled(cancels)  # one the handlers' TaskGroup dropped for its error
             lasted = None if self._connected_at is None else time.monotonic() - self._connected_at
             backoff.connection_ended(lasted)
             await asyncio.sleep(backoff.next_delay())
@@ -158,11 +180,12 @@ class MqttSession:
             client._client.manual_ack_set(True)
         return client
 
-    async def _connected_session(self) -> None:
+    async def _connected_session(self, cancels: int) -> None:
         async with self._new_client() as client:
             disable_nagle(client._client.socket())
             for topic, qos in self._subscriptions.items():
                 await client.subscribe(topic, qos=qos)
+                _raise_if_cancelled(cancels)  # one that met the SUBACK
             self._client = client
             self._connected_at = time.monotonic()
             self.connections += 1
