@@ -235,7 +235,9 @@ class GatewayLink:
             if not isinstance(payload, bytes | bytearray):
                 continue
             now = time.monotonic()
-            self._enqueue(self.gateway.receive(parsed.address.device, bytes(payload), now))
+            self._enqueue(
+                self.gateway.receive(parsed.address.device, bytes(payload), now, parsed.channel)
+            )
 
     async def _timers(self) -> None:
         while True:
