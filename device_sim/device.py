@@ -119,17 +119,19 @@ class SimDevice:
 
     def process(self, msg: Message, now: float) -> list[Message]:
         """A message as the gateway delivers it: a command whose txn was answered recently gets
-        that answer again and is not run twice (§7.1); everything else goes to `handle`."""
+        that answer again and is not run twice (§7.1); everything else goes to `handle`. Every
+        CommandResult sent is remembered as its txn's latest status, also one a chunk caused
+        (a firmware transfer's final OK or FAILED after its IN_PROGRESS)."""
         txn = getattr(msg, "txn", None)
-        if txn is None or DELIVERY[msg.OPCODE].channel is not Channel.CMD:
-            return self.handle(msg, now)
-        stored = self.recent_results.get(txn)
-        if stored is not None:
-            return [stored]
+        if txn is not None and DELIVERY[msg.OPCODE].channel is Channel.CMD:
+            stored = self.recent_results.get(txn)
+            if stored is not None:
+                return [stored]
         out = self.handle(msg, now)
         for reply in out:
-            if isinstance(reply, CommandResult) and reply.txn == txn:
-                self.recent_results[txn] = reply  # the last one: the final status
+            if isinstance(reply, CommandResult):
+                self.recent_results.pop(reply.txn, None)
+                self.recent_results[reply.txn] = reply  # the latest status, newest last
         while len(self.recent_results) > TXN_MEMORY:
             del self.recent_results[next(iter(self.recent_results))]
         return out

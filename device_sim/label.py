@@ -17,7 +17,10 @@ Rules this state machine enforces:
   wake, at most once per wake. An always-listening one asks when `resume_after_s` (2 s) pass
   without progress, then again after each further wait without progress, doubling the wait up
   to 60 s; progress (the offer, a new chunk) brings it back to 2 s.
-- A reboot keeps the displayed image (e-paper holds it without power; flash holds the planes).
+- A reboot keeps the page slots and R/H (e-paper holds its image without power, flash holds the
+  planes) but not a page switch: the label boots showing page 0, refreshing the panel if another
+  page was on screen, and its BOOT report says shown_page 0 (§4.6, §7.3).
+- A firmware switch is a reboot: OK, the Death of the session, then the new session (§7.7).
 """
 
 from __future__ import annotations
@@ -132,12 +135,17 @@ class SimLabel(SimDevice):
         return Reported(self.revision, self.displayed_hash, self.shown_page, result)
 
     def boot(self, now: float) -> list[Message]:
-        # A transfer in RAM is lost; what is on the panel and in flash stays.
+        # A transfer in RAM is lost, and so is a page switch: the label boots on page 0 (§7.3).
+        # The page slots and R/H are in flash and stay.
         self.pending = None
         self.assembler = None
         self.waiting = None
         self.firmware_offer = None
         self.firmware_assembler = None
+        self.page_revert_at = None
+        if self.shown_page != 0:
+            self.shown_page = 0
+            self.charge_used_mas += self.behaviour.refresh_mas  # the panel redraws page 0
         return [*super().boot(now), self.report(ReportResult.BOOT)]
 
     # ---- messages -----------------------------------------------------------------------------
@@ -353,4 +361,5 @@ class SimLabel(SimDevice):
         except IntegrityError as exc:
             return self._result(offer.txn, CommandStatus.FAILED, str(exc))
         self.firmware = offer.version
-        return [*self._result(offer.txn, CommandStatus.OK), *self.boot(now)]
+        # §7.7 step 6: the answer, the Death of this session, then the reboot into the image.
+        return [*self._result(offer.txn, CommandStatus.OK), self.death(), *self.boot(now)]

@@ -21,6 +21,7 @@ from firmware_protocol.messages import (
     Chunk,
     CommandResult,
     CommandStatus,
+    Death,
     FastWake,
     FirmwareOffer,
     LedColour,
@@ -281,6 +282,7 @@ def test_signed_firmware_update_installs_and_reboots() -> None:
         assert label.handle(chunk, 2.0) == []
     out = label.handle(chunks[-1], 3.0)
     assert statuses(out) == [(40, CommandStatus.OK)]
+    assert out[1] == Death(session)  # §7.7 step 6: the Death, then the reboot's Birth
     assert label.firmware == FirmwareVersion(1, 1, 0)
     assert label.session == session + 1
     births = [m for m in out if isinstance(m, Birth)]
@@ -340,6 +342,22 @@ def test_firmware_with_wrong_sha256_fails() -> None:
     assert statuses(out) == [(40, CommandStatus.FAILED)]
     assert len(out) == 1
     assert (label.firmware, label.session) == (FirmwareVersion(1, 0, 0), session)
+
+
+def test_a_repeated_firmware_offer_gets_its_latest_status() -> None:
+    """§7.1: the offer's txn is answered IN_PROGRESS again while the download runs, and with
+    the final status (here FAILED, a wrong image) once it ended; nothing starts again."""
+    label = fw_label()
+    other = random.Random(4).randbytes(len(IMAGE))
+    signed = firmware_offer(signed_sha=hashlib.sha256(other).digest())
+    assert statuses(label.process(signed, 0.0)) == [(40, CommandStatus.IN_PROGRESS)]
+    assert statuses(label.process(signed, 0.5)) == [(40, CommandStatus.IN_PROGRESS)]
+    out: list[Message] = []
+    for chunk in firmware_chunks(IMAGE):
+        out += label.process(chunk, 1.0)
+    assert statuses(out) == [(40, CommandStatus.FAILED)]
+    assert statuses(label.process(signed, 2.0)) == [(40, CommandStatus.FAILED)]
+    assert label.firmware_assembler is None
 
 
 def test_firmware_transfer_resumes_at_a_wake() -> None:

@@ -253,13 +253,33 @@ def test_birth_carries_what_is_displayed() -> None:
     transfer(label, offer(A, 1, 10))
     transfer(label, offer(C, 2, 11, page=1))
     label.handle(PageSwitch(txn=1, page=1, duration_s=0), 1.0)
-    birth = label.boot(2.0)[0]
-    assert isinstance(birth, Birth)
+    birth = label.birth()
     assert birth.model is ModelId.EPD290_BWR
     assert birth.pages == 2
     assert birth.displayed_revision == 2
     assert birth.displayed_hash == content_hash(C)
     assert birth.shown_page == 1
+
+
+@pytest.mark.parametrize("duration_s", [0, 30])
+def test_a_page_switch_does_not_survive_a_reboot(duration_s: int) -> None:
+    """After a timed or untimed switch to page 1, a reboot shows page 0 again: Birth and the
+    BOOT report say shown_page 0, the panel is redrawn once, and no return to page 0 follows
+    (§4.6, §7.3)."""
+    label = make_label()
+    transfer(label, offer(C, 1, 10, page=1))
+    transfer(label, offer(A, 2, 11))
+    label.handle(PageSwitch(txn=1, page=1, duration_s=duration_s), 1.0)
+    charge = label.charge_used_mas
+    out = label.boot(2.0)
+    assert isinstance(out[0], Birth)
+    assert out[0].shown_page == 0
+    assert out[1:] == [Reported(2, content_hash(A), 0, ReportResult.BOOT)]
+    assert (label.shown_page, label.planes()) == (0, A)
+    assert label.charge_used_mas == charge + label.behaviour.refresh_mas
+    assert label.wake(100.0, since=2.0) == []
+    assert label.boot(101.0)[1:] == [Reported(2, content_hash(A), 0, ReportResult.BOOT)]
+    assert label.charge_used_mas == charge + label.behaviour.refresh_mas  # page 0: no redraw
 
 
 # ---- pages ----------------------------------------------------------------------------------
