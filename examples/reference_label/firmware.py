@@ -1,6 +1,7 @@
 """Firmware offers (PROTOCOL.md §7.7): the four checks in order, then the download into a spare
 slot (a file in the state directory), resumed like an image transfer with revision 0, checked by
-length and SHA-256, and installed by rebooting into the new version.
+length and SHA-256, and installed by rebooting into the new version. A download without progress
+for 10 minutes is abandoned with CommandResult(txn, FAILED, "stalled") (§7.7).
 
 The pinned vendor key defaults to the public RFC 8032 test key of §9.4 (a lab key: a real device
 pins its vendor's key in write-protected flash). `cryptography` is used for Ed25519 only.
@@ -36,6 +37,7 @@ from transfer import MAX_CHUNKS, ResumeTimer
 
 log = logging.getLogger("reference_label.firmware")
 
+STALLED_S = 600.0  # §7.7: no new chunk for 10 minutes: the download is abandoned
 RFC8032_TEST_KEY = "d75a980182b10ab7d54bfed3c964073a0ee172f3daa62325af021a68f707511a"
 
 
@@ -50,6 +52,7 @@ class FirmwareDownload:
     offer: FirmwareOffer
     chunk_count: int
     timer: ResumeTimer
+    last_progress: float
     received: set[int] = field(default_factory=set)
 
 
@@ -103,7 +106,7 @@ class FirmwareUpdater:
         if status != IN_PROGRESS:
             return status, detail
         count = -(-offer.size // offer.chunk_size)
-        self.download = FirmwareDownload(offer, count, ResumeTimer(due=now + 2.0))
+        self.download = FirmwareDownload(offer, count, ResumeTimer(due=now + 2.0), now)
         with self.slot.open("wb") as out:
             out.truncate(offer.size)
         log.info("firmware %s: downloading %d chunks", offer.version, count)
@@ -126,6 +129,7 @@ class FirmwareUpdater:
             out.write(c.data)
         d.received.add(c.index)
         d.timer.progress(now)
+        d.last_progress = now
         if len(d.received) == d.chunk_count:
             self._complete()
         return True
@@ -152,13 +156,25 @@ class FirmwareUpdater:
         bitmap = missing_bitmap(d.chunk_count, d.received)
         self.send(xfer_request(0, d.offer.xfer_id, MISSING_CHUNKS, NO_HASH, bitmap))
 
+    def _stalled(self, now: float) -> bool:
+        """§7.7: 10 minutes without progress end the download with FAILED "stalled"."""
+        d = self.download
+        if d is None or now - d.last_progress < STALLED_S:
+            return False
+        log.warning("firmware %s: no progress for %.0f s, abandoned", d.offer.version, STALLED_S)
+        self.download = None
+        self.finish(d.offer.txn, FAILED, "stalled")
+        return True
+
     def tick(self, now: float) -> None:
+        if self._stalled(now):
+            return
         if self.download is not None and now >= self.download.timer.due:
             self._request(now)
 
     def wake(self, now: float) -> None:
         d = self.download
-        if d is None:
+        if d is None or self._stalled(now):
             return
         if not d.timer.progressed_since_wake:
             self._request(now)

@@ -67,7 +67,7 @@ from frames import (
 )
 from paho.mqtt.enums import CallbackAPIVersion
 from state import LabelStore
-from transfer import ImageReceiver
+from transfer import ImageReceiver, compress_bound
 
 log = logging.getLogger("reference_label")
 
@@ -85,6 +85,7 @@ DEFECTS = {
     "no-downgrade-check": "accepts firmware that is not newer",
     "no-frame-crc": "does not check the frame CRC",
     "session-not-persisted": "reuses its session after a reboot",
+    "no-txn-memory": "runs a command again when its txn is repeated",
 }
 ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")  # §2.2, matched as a whole string
 RESERVED_PREFIXES = ("controller-", "hq-", "observer-")  # service accounts (§1.2)
@@ -122,7 +123,7 @@ class Label:
             self.store,
             pages=self.pages,
             frame_bytes=frame_bytes(self.model),
-            buffer_bytes=frame_bytes(self.model) + 1024,  # a full frame and zlib's overhead
+            buffer_bytes=compress_bound(frame_bytes(self.model)),  # §4.7: the least allowed
             send=self.send,
             shown_page=lambda: self.shown_page,
             defects=self.defects,
@@ -145,16 +146,20 @@ class Label:
         self.connected = self.subscribed = self.born = self.lost = False
         self.connect_started = self.born_at = 0.0
         self.event_id = 0
+        self.shown_page = 0
         self.boot()
 
     # ------------------------------------------------------------------ boot and connection
 
     def boot(self) -> None:
-        """Power-on: RAM is empty, flash is read; a BOOT report follows the next Birth (§4.6)."""
+        """Power-on: RAM is empty, flash is read; a BOOT report follows the next Birth (§4.6).
+        A page switch lives in RAM: the label boots showing page 0 (§7.3), whatever it showed."""
         self.store.load()
         self.images.reset()
         self.firmware.reset()
         self.inbox.clear()
+        if self.shown_page != 0:
+            log.info("panel refreshed: page 0 on screen again after the reboot")
         self.shown_page = 0
         self.revert_at: float | None = None
         self.needs_boot_report = True
@@ -380,7 +385,7 @@ class Label:
     def command(self, cmd: Command | FirmwareOffer, now: float) -> None:
         """§7: one CommandResult per command; a repeated txn gets the stored answer (§7.1)."""
         known = self.store.remembered(cmd.txn)
-        if known is not None:
+        if known is not None and "no-txn-memory" not in self.defects:
             self.send(command_result(cmd.txn, *known))
             return
         if isinstance(cmd, FirmwareOffer):

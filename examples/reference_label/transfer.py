@@ -6,7 +6,12 @@ The state machine, as this label runs it. R, H and the page slots live in the La
 T, the one transfer in progress, lives here (RAM). T is either *collecting* chunks, or *waiting*
 for a new offer after BASE_UNKNOWN / INTEGRITY_FAILED (D4: its chunks are then discarded, and the
 request is repeated under the resume timer until a new offer replaces T). TOO_LARGE drops the
-offer at once (T = none) and is sent once.
+offer at once (T = none) and is sent once, with have_hash = NO_HASH when the offer's page is not
+one of this label's pages (there is no such slot), else the hash of that page slot (§4.7).
+
+Buffer (§4.7): the label takes any payload_size up to compressBound(frame bytes), zlib's bound for
+its frame however it was compressed, and any chunk_size from 16 up; payload_size 0, chunk_size 0
+and more than 65,535 chunks are TOO_LARGE.
 
 Resume timer (D5): "progress" is receiving the offer that started T or storing a chunk not held
 before. An always-listening label sends its request 2 s after the last progress, then again after
@@ -42,6 +47,7 @@ log = logging.getLogger("reference_label.transfer")
 FULL, DELTA_XOR = 0, 1
 ZLIB = 1
 MAX_CHUNKS = 65_535  # §5.4: the chunk index is a u16
+NO_HASH = bytes(16)
 FIRST_WAIT_S = 2.0  # D5
 MAX_WAIT_S = 60.0
 
@@ -86,6 +92,11 @@ def inflate_exactly(payload: bytes, raw_size: int) -> bytes | None:
     return out if inflater.eof else None
 
 
+def compress_bound(raw: int) -> int:
+    """§4.7: the largest zlib stream of `raw` bytes; the payload buffer a label must have."""
+    return raw + (raw >> 12) + (raw >> 14) + (raw >> 25) + 13
+
+
 def xor(a: bytes, b: bytes) -> bytes:
     return (int.from_bytes(a, "big") ^ int.from_bytes(b, "big")).to_bytes(len(a), "big")
 
@@ -127,6 +138,8 @@ class ImageReceiver:
             return f"page {d.page} >= {self.pages} pages"
         if d.raw_size != self.frame_bytes:
             return f"raw_size {d.raw_size} != frame bytes {self.frame_bytes}"
+        if d.payload_size == 0:
+            return "payload_size 0"
         if d.payload_size > self.buffer_bytes:
             return f"payload_size {d.payload_size} > buffer {self.buffer_bytes}"
         if d.chunk_size == 0:
@@ -151,11 +164,9 @@ class ImageReceiver:
             why = self._too_large(d)
             if why is not None:
                 log.warning("desired %d: TOO_LARGE (%s)", d.revision, why)
-                self.send(
-                    xfer_request(
-                        d.revision, d.xfer_id, TOO_LARGE, self.store.slot_hash(d.page), b""
-                    )
-                )
+                # have_hash is hash(D.page); a page this label does not have holds nothing.
+                have = self.store.slot_hash(d.page) if d.page < self.pages else NO_HASH
+                self.send(xfer_request(d.revision, d.xfer_id, TOO_LARGE, have, b""))
                 return
             count = -(-d.payload_size // d.chunk_size)
             t = ImageTransfer(d, count, ResumeTimer(due=now + FIRST_WAIT_S))
@@ -163,8 +174,6 @@ class ImageReceiver:
             base_ok = d.base_hash == self.store.slot_hash(d.page)
             if d.encoding == DELTA_XOR and not base_ok and "ignores-base-hash" not in self.defects:
                 self._fail(t, BASE_UNKNOWN, now)
-            elif count == 0:
-                self._assemble(t, now)
             else:
                 log.info(
                     "desired %d: collecting %d chunks of xfer %#x", d.revision, count, d.xfer_id
