@@ -3,6 +3,8 @@
 Sender: `prepare_image` turns bit planes into a Desired offer plus its payload, choosing an XOR
 delta against the image the device reports when that is smaller than a full frame, and cuts the
 payload into chunks that fit the device's max packet size. `chunks_for` answers an XferRequest.
+It is `image_payload` (the CPU work, which a controller does where it renders) followed by
+`offer_payload` (the Desired, cheap).
 
 Receiver: a `ChunkAssembler` collects chunks in any order, ignores duplicates, reports the
 missing ones as a bitmap (resume), and `apply_image` checks the payload CRC, undoes the
@@ -107,6 +109,81 @@ class PreparedImage:
         ]
 
 
+@dataclass(frozen=True, slots=True)
+class ImagePayload:
+    """An image's transfer payload before it is offered: everything of a Desired but the
+    revision, the transfer id, the page and the chunk size.
+
+    Building it (the XOR delta, zlib, the hashes) is the CPU work of a transfer; it depends
+    only on the planes and the base, so a controller builds it where it renders (a worker
+    process) and offers it later with `offer_payload`, which only fills in the rest.
+    """
+
+    content_hash: bytes
+    raw_size: int
+    encoding: Encoding
+    compression: Compression
+    base_hash: bytes  # NO_HASH for a full frame
+    data: bytes
+    crc: int
+
+
+def image_payload(
+    planes: bytes,
+    *,
+    base: bytes | None = None,
+    compression: Compression = Compression.ZLIB,
+    compressed: bytes | None = None,
+) -> ImagePayload:
+    """The payload for `planes`: a delta against `base` (the planes the device shows) if that
+    is smaller than the full frame. `compressed`: the zlib stream of `planes` if the caller has
+    it already (the controller stores every desired image compressed)."""
+    if compressed is not None and compression is Compression.ZLIB:
+        full = compressed
+    else:
+        full = _compress(planes, compression)
+    encoding, payload, base_hash = Encoding.FULL, full, NO_HASH
+    if base is not None and len(base) == len(planes):
+        delta = _compress(xor_bytes(planes, base), compression)
+        if len(delta) < len(payload):
+            encoding, payload, base_hash = Encoding.DELTA_XOR, delta, content_hash(base)
+    return ImagePayload(
+        content_hash(planes),
+        len(planes),
+        encoding,
+        compression,
+        base_hash,
+        payload,
+        zlib.crc32(payload),
+    )
+
+
+def offer_payload(
+    payload: ImagePayload, *, revision: int, xfer_id: int, chunk_size: int, page: int = 0
+) -> PreparedImage:
+    """The offer of a prepared payload: a Desired and the chunks it describes (no hashing, no
+    compression: cheap enough for an event loop)."""
+    if chunk_size < MIN_CHUNK:
+        raise TransferError(f"chunk size {chunk_size} is below the minimum {MIN_CHUNK}")
+    size = len(payload.data)
+    if -(-size // chunk_size) > MAX_CHUNKS:
+        raise TransferError(f"{size} bytes in chunks of {chunk_size} exceed 65535 chunks")
+    desired = Desired(
+        revision=revision,
+        content_hash=payload.content_hash,
+        page=page,
+        xfer_id=xfer_id,
+        encoding=payload.encoding,
+        compression=payload.compression,
+        base_hash=payload.base_hash,
+        raw_size=payload.raw_size,
+        payload_size=size,
+        payload_crc=payload.crc,
+        chunk_size=chunk_size,
+    )
+    return PreparedImage(desired, payload.data)
+
+
 def prepare_image(
     planes: bytes,
     *,
@@ -125,31 +202,10 @@ def prepare_image(
     """
     if chunk_size < MIN_CHUNK:
         raise TransferError(f"chunk size {chunk_size} is below the minimum {MIN_CHUNK}")
-    if compressed is not None and compression is Compression.ZLIB:
-        full = compressed
-    else:
-        full = _compress(planes, compression)
-    encoding, payload, base_hash = Encoding.FULL, full, NO_HASH
-    if base is not None and len(base) == len(planes):
-        delta = _compress(xor_bytes(planes, base), compression)
-        if len(delta) < len(payload):
-            encoding, payload, base_hash = Encoding.DELTA_XOR, delta, content_hash(base)
-    if -(-len(payload) // chunk_size) > MAX_CHUNKS:
-        raise TransferError(f"{len(payload)} bytes in chunks of {chunk_size} exceed 65535 chunks")
-    desired = Desired(
-        revision=revision,
-        content_hash=content_hash(planes),
-        page=page,
-        xfer_id=xfer_id,
-        encoding=encoding,
-        compression=compression,
-        base_hash=base_hash,
-        raw_size=len(planes),
-        payload_size=len(payload),
-        payload_crc=zlib.crc32(payload),
-        chunk_size=chunk_size,
+    payload = image_payload(planes, base=base, compression=compression, compressed=compressed)
+    return offer_payload(
+        payload, revision=revision, xfer_id=xfer_id, chunk_size=chunk_size, page=page
     )
-    return PreparedImage(desired, payload)
 
 
 class ChunkAssembler:

@@ -51,7 +51,7 @@ from typing import Self
 
 from firmware_protocol.models import LABEL_MODELS, DeviceModel
 from firmware_protocol.planes import content_hash
-from firmware_protocol.transfer import compress_planes
+from firmware_protocol.transfer import ImagePayload, compress_planes, image_payload
 from label_renderer.content import LabelContent
 from label_renderer.errors import RenderError
 from label_renderer.library import packaged_template, panel_of, template_for, template_names
@@ -70,6 +70,15 @@ class RenderJob:
     model: str  # a label model name, e.g. "epd290-bwr"
     template: str | None = None  # None: the default template of the content's price kind
     page: int = 1
+    # A controller's transfer, built here rather than on its event loop: with `with_payload`
+    # the result carries the image's payload (firmware_protocol.transfer.image_payload), a
+    # delta against `base` (the zlib stream of the planes the label shows) when that is
+    # smaller; without `with_planes` the 9.5 KB of raw planes stay here (the controller keeps
+    # only the compressed stream).
+    base: bytes | None = None
+    base_hash: bytes | None = None  # the caller's own note of what `base` is; not used here
+    with_payload: bool = False
+    with_planes: bool = True
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,6 +93,7 @@ class RenderedPlanes:
     content_hash: bytes = b""
     error: str | None = None
     compressed: bytes = b""  # the planes' zlib stream (what the controller stores and offers)
+    payload: ImagePayload | None = None  # the transfer, if the job asked for it
 
     @property
     def ok(self) -> bool:
@@ -114,15 +124,31 @@ def render_job(job: RenderJob) -> RenderedPlanes:
         planes = render_label(job.content, template, model, job.page).planes()
     except RenderError as exc:
         return RenderedPlanes(job.key, job.model, template_name, job.page, error=_describe(exc))
+    # Here, in the worker, not in the controller's loop: compression, hashes, the delta.
+    compressed = compress_planes(planes)
+    payload = _payload(planes, compressed, job.base) if job.with_payload else None
     return RenderedPlanes(
         job.key,
         job.model,
         template_name,
         job.page,
-        planes,
-        content_hash(planes),
-        compressed=compress_planes(planes),  # here, in the worker, not in the controller's loop
+        planes if job.with_planes else b"",
+        payload.content_hash if payload else content_hash(planes),
+        compressed=compressed,
+        payload=payload,
     )
+
+
+def _payload(planes: bytes, compressed: bytes, base: bytes | None) -> ImagePayload:
+    """The transfer of `planes`: a delta against `base` if smaller, else the full frame. A base
+    that does not inflate (a damaged stored image) only costs the delta."""
+    shown = None
+    if base is not None:
+        try:
+            shown = zlib.decompress(base)
+        except zlib.error:
+            shown = None
+    return image_payload(planes, base=shown, compressed=compressed)
 
 
 def render_jobs(jobs: Sequence[RenderJob]) -> list[RenderedPlanes]:
