@@ -175,10 +175,15 @@ class _Writer:
 _writers: weakref.WeakKeyDictionary[aiosqlite.Connection, _Writer] = weakref.WeakKeyDictionary()
 
 
+def writer_of(conn: aiosqlite.Connection) -> _Writer:
+    """The connection's one writer lock, shared by `transaction` and state/units.py."""
+    return _writers.setdefault(conn, _Writer())
+
+
 @asynccontextmanager
 async def transaction(conn: aiosqlite.Connection) -> AsyncIterator[None]:
     """BEGIN IMMEDIATE ... COMMIT (ROLLBACK on any exception): one writer at a time."""
-    writer = _writers.setdefault(conn, _Writer())
+    writer = writer_of(conn)
     task = asyncio.current_task()
     if writer.owner is not None and writer.owner is task:
         yield  # nested: part of the caller's transaction

@@ -18,6 +18,7 @@ Birth brings back those still alive and makes their waiting pushes due.
 
 from __future__ import annotations
 
+import sqlite3
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -26,6 +27,7 @@ import aiosqlite
 
 from controller.state.database import transaction
 from controller.state.devices_repo import Device, _device, is_access_point
+from controller.state.units import run_unit
 
 LOW_BATTERY_MV = 2400
 WEAK_RSSI_DBM = -85
@@ -41,6 +43,46 @@ class BirthFacts:
     max_packet: int
     pages: int
     checkin_s: int
+
+
+# Behind an access point, a device is reachable only while the access point is online (a
+# replayed Birth may come after the access point's Death); an unknown gateway is not this
+# statement's to judge (controller/gateways.py admitted the Birth). ?12: the device changed kind,
+# its adoption is decided again.
+BIRTH_UPSERT = (
+    "INSERT INTO devices (device_id, model, gateway_id, adopted, firmware, session,"
+    " online, alive, battery_mv, last_seen, max_packet, pages, checkin_s)"
+    " VALUES (?1, ?2, ?3, ?4, ?5, ?6, CASE WHEN ?3 = ?1 THEN 1 ELSE"
+    " COALESCE((SELECT g.online FROM devices g WHERE g.device_id = ?3), 1) END,"
+    " 1, ?7, ?8, ?9, ?10, ?11) ON CONFLICT (device_id) DO UPDATE SET"
+    " model = excluded.model, gateway_id = excluded.gateway_id, adopted = CASE WHEN ?12"
+    " THEN excluded.adopted ELSE MAX(devices.adopted, excluded.adopted) END,"
+    " firmware = excluded.firmware, session = excluded.session,"
+    " online = excluded.online, alive = 1,"
+    " battery_mv = excluded.battery_mv,"
+    " last_seen = excluded.last_seen, max_packet = excluded.max_packet,"
+    " pages = excluded.pages, checkin_s = excluded.checkin_s"
+)
+
+
+def birth_row(
+    device_id: str, facts: BirthFacts, at: datetime, *, adopt: bool, reset_adoption: bool
+) -> tuple[object, ...]:
+    """BIRTH_UPSERT's parameters."""
+    return (
+        device_id,
+        facts.model,
+        facts.gateway_id,
+        int(adopt),
+        facts.firmware,
+        facts.session,
+        facts.battery_mv,
+        at.isoformat(),
+        facts.max_packet,
+        facts.pages,
+        facts.checkin_s,
+        int(reset_adoption),
+    )
 
 
 async def record_birth(
@@ -68,54 +110,27 @@ async def record_birth(
             stored_session = None if row is None else int(row["session"])
         if replayed and stored_session is not None and facts.session < stored_session:
             return None
-        # Behind an access point, a device is reachable only while the access point is online
-        # (a replayed Birth may come after the access point's Death); an unknown gateway is not
-        # this function's to judge (controller/gateways.py admitted the Birth).
         async with conn.execute(
-            "INSERT INTO devices (device_id, model, gateway_id, adopted, firmware, session,"
-            " online, alive, battery_mv, last_seen, max_packet, pages, checkin_s)"
-            " VALUES (?1, ?2, ?3, ?4, ?5, ?6, CASE WHEN ?3 = ?1 THEN 1 ELSE"
-            " COALESCE((SELECT g.online FROM devices g WHERE g.device_id = ?3), 1) END,"
-            " 1, ?7, ?8, ?9, ?10, ?11) ON CONFLICT (device_id) DO UPDATE SET"
-            " model = excluded.model, gateway_id = excluded.gateway_id, adopted = CASE WHEN ?12"
-            " THEN excluded.adopted ELSE MAX(devices.adopted, excluded.adopted) END,"
-            " firmware = excluded.firmware, session = excluded.session,"
-            " online = excluded.online, alive = 1,"
-            " battery_mv = excluded.battery_mv,"
-            " last_seen = excluded.last_seen, max_packet = excluded.max_packet,"
-            " pages = excluded.pages, checkin_s = excluded.checkin_s RETURNING *",
-            (
-                device_id,
-                facts.model,
-                facts.gateway_id,
-                int(adopt),
-                facts.firmware,
-                facts.session,
-                facts.battery_mv,
-                at.isoformat(),
-                facts.max_packet,
-                facts.pages,
-                facts.checkin_s,
-                int(reset_adoption),
-            ),
+            BIRTH_UPSERT + " RETURNING *",
+            birth_row(device_id, facts, at, adopt=adopt, reset_adoption=reset_adoption),
         ) as cursor:
             stored = await cursor.fetchone()
         if facts.gateway_id == device_id and is_access_point(facts.model):
-            await _devices_behind_back(conn, device_id, at)
+            await run_unit(conn, devices_behind_back, device_id, at)
     return None if stored is None else _device(stored)
 
 
-async def _devices_behind_back(conn: aiosqlite.Connection, gateway_id: str, at: datetime) -> None:
+def devices_behind_back(db: sqlite3.Connection, gateway_id: str, at: datetime) -> None:
     """A gateway was born: the devices behind it that are alive are reachable again, and their
     pushes put off while they were not are due now."""
-    cursor = await conn.execute(
+    cursor = db.execute(
         "UPDATE devices SET online = alive WHERE gateway_id = ? AND device_id != ?"
         " AND online != alive",
         (gateway_id, gateway_id),
     )
     if cursor.rowcount > 0:
         now = at.isoformat()
-        await conn.execute(
+        db.execute(
             "UPDATE outbox SET next_attempt_at = ? WHERE next_attempt_at > ? AND device_id IN"
             " (SELECT device_id FROM devices WHERE gateway_id = ? AND device_id != ?"
             " AND online = 1)",
@@ -123,45 +138,59 @@ async def _devices_behind_back(conn: aiosqlite.Connection, gateway_id: str, at: 
         )
 
 
+def death(db: sqlite3.Connection, device_id: str, session: int, at: datetime) -> bool:
+    """Mark the device offline unless the Death is for an older session than its latest; the
+    devices behind it (an access point's labels) become unreachable with it."""
+    cursor = db.execute(
+        "UPDATE devices SET online = 0, alive = 0, last_seen = ?"
+        " WHERE device_id = ? AND session <= ?",
+        (at.isoformat(), device_id, session),
+    )
+    if cursor.rowcount == 0:
+        return False
+    db.execute(
+        "UPDATE devices SET online = 0 WHERE gateway_id = ? AND device_id != ?",
+        (device_id, device_id),
+    )
+    return True
+
+
+def telemetry(
+    db: sqlite3.Connection, device_id: str, *, battery_mv: int, rssi: int, at: datetime
+) -> bool:
+    """False when the device is unknown (the controller then asks it for a Birth)."""
+    cursor = db.execute(
+        "UPDATE devices SET battery_mv = ?, rssi = ?, last_seen = ? WHERE device_id = ?",
+        (battery_mv, rssi, at.isoformat(), device_id),
+    )
+    return cursor.rowcount > 0
+
+
+def alive(db: sqlite3.Connection, device_id: str, at: datetime) -> bool:
+    """The device spoke: online and seen now; False when it is unknown."""
+    cursor = db.execute(
+        "UPDATE devices SET last_seen = ?, online = 1, alive = 1 WHERE device_id = ?",
+        (at.isoformat(), device_id),
+    )
+    return cursor.rowcount > 0
+
+
 async def record_death(
     conn: aiosqlite.Connection, device_id: str, session: int, at: datetime
 ) -> bool:
-    """Mark the device offline unless the Death is for an older session than its latest; the
-    devices behind it (an access point's labels) become unreachable with it."""
-    async with transaction(conn):
-        cursor = await conn.execute(
-            "UPDATE devices SET online = 0, alive = 0, last_seen = ?"
-            " WHERE device_id = ? AND session <= ?",
-            (at.isoformat(), device_id, session),
-        )
-        if cursor.rowcount == 0:
-            return False
-        await conn.execute(
-            "UPDATE devices SET online = 0 WHERE gateway_id = ? AND device_id != ?",
-            (device_id, device_id),
-        )
-    return True
+    """`death` as its own unit of work."""
+    return await run_unit(conn, death, device_id, session, at)
 
 
 async def record_telemetry(
     conn: aiosqlite.Connection, device_id: str, *, battery_mv: int, rssi: int, at: datetime
 ) -> bool:
-    """False when the device is unknown (the controller then asks it for a Birth)."""
-    async with transaction(conn):
-        cursor = await conn.execute(
-            "UPDATE devices SET battery_mv = ?, rssi = ?, last_seen = ? WHERE device_id = ?",
-            (battery_mv, rssi, at.isoformat(), device_id),
-        )
-    return cursor.rowcount > 0
+    """`telemetry` as its own unit of work."""
+    return await run_unit(conn, telemetry, device_id, battery_mv=battery_mv, rssi=rssi, at=at)
 
 
 async def seen(conn: aiosqlite.Connection, device_id: str, at: datetime) -> bool:
-    async with transaction(conn):
-        cursor = await conn.execute(
-            "UPDATE devices SET last_seen = ?, online = 1, alive = 1 WHERE device_id = ?",
-            (at.isoformat(), device_id),
-        )
-    return cursor.rowcount > 0
+    return await run_unit(conn, alive, device_id, at)
 
 
 async def set_problem(

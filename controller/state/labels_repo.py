@@ -13,6 +13,7 @@ The rules this module keeps (PROTOCOL.md §4: desired/reported with monotonic re
 
 from __future__ import annotations
 
+import sqlite3
 import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -23,6 +24,7 @@ import aiosqlite
 
 from controller.convergence import Counts
 from controller.state.database import in_chunks, transaction
+from controller.state.units import run_unit
 from firmware_protocol.transfer import compress_planes
 
 ISSUED_KEPT = 16  # issued revisions remembered per label (state/revisions_repo.py)
@@ -203,49 +205,58 @@ async def record_reports(
     *,
     authoritative: bool = False,
 ) -> list[bool]:
+    """`store_reports` as one unit of work (one hop to the database's thread)."""
+    return await run_unit(conn, store_reports, reports, at, authoritative=authoritative)
+
+
+def store_reports(
+    db: sqlite3.Connection,
+    reports: Sequence[tuple[str, int, bytes]],
+    at: datetime,
+    *,
+    authoritative: bool = False,
+) -> list[bool]:
     """`record_report` for (device id, revision, content hash) reports in arrival order, in a
     few statements (a reprice brings a store's reports in a burst)."""
-    async with transaction(conn):
-        known: dict[str, tuple[int, bytes | None]] = {}  # device -> reported revision, desired
-        ids = list(dict.fromkeys(device_id for device_id, _, _ in reports))
-        for part, marks in in_chunks(ids):
-            async with conn.execute(
-                "SELECT device_id, reported_revision, desired_hash FROM label_state"  # noqa: S608
-                f" WHERE device_id IN ({marks})",
-                part,
-            ) as cursor:
-                for row in await cursor.fetchall():
-                    known[row[0]] = (row[1], row[2])
-        recorded: list[bool] = []
-        upserts: list[tuple[object, ...]] = []
-        settled: list[tuple[str, int]] = []
-        stamp = at.isoformat()
-        for device_id, revision, content_hash in reports:
-            state = known.get(device_id)
-            if state is not None and revision < state[0] and not authoritative:
-                recorded.append(False)
-                continue
-            recorded.append(True)
-            known[device_id] = (revision, state[1] if state else None)
-            upserts.append((device_id, revision, content_hash, stamp))
-            if state is not None and state[1] == content_hash:
-                settled.append((device_id, revision))
-        await conn.executemany(
-            "INSERT INTO label_state (device_id, reported_revision, reported_hash, reported_at)"
-            " VALUES (?, ?, ?, ?) ON CONFLICT (device_id) DO UPDATE SET"
-            " reported_revision = excluded.reported_revision,"
-            " reported_hash = excluded.reported_hash, reported_at = excluded.reported_at,"
-            # What it shows is the delta base of the next image: known when it is the desired
-            # image, unchanged when it is the same image as before, unknown otherwise.
-            " shown_planes = CASE"
-            "  WHEN excluded.reported_hash = label_state.desired_hash"
-            "   THEN label_state.desired_planes"
-            "  WHEN excluded.reported_hash = label_state.reported_hash"
-            "   THEN label_state.shown_planes"
-            "  ELSE NULL END",
-            upserts,
-        )
-        await conn.executemany("DELETE FROM outbox WHERE device_id = ? AND revision <= ?", settled)
+    known: dict[str, tuple[int, bytes | None]] = {}  # device -> reported revision, desired
+    ids = list(dict.fromkeys(device_id for device_id, _, _ in reports))
+    for part, marks in in_chunks(ids):
+        for row in db.execute(
+            "SELECT device_id, reported_revision, desired_hash FROM label_state"  # noqa: S608
+            f" WHERE device_id IN ({marks})",
+            part,
+        ).fetchall():
+            known[row[0]] = (row[1], row[2])
+    recorded: list[bool] = []
+    upserts: list[tuple[object, ...]] = []
+    settled: list[tuple[str, int]] = []
+    stamp = at.isoformat()
+    for device_id, revision, content_hash in reports:
+        state = known.get(device_id)
+        if state is not None and revision < state[0] and not authoritative:
+            recorded.append(False)
+            continue
+        recorded.append(True)
+        known[device_id] = (revision, state[1] if state else None)
+        upserts.append((device_id, revision, content_hash, stamp))
+        if state is not None and state[1] == content_hash:
+            settled.append((device_id, revision))
+    db.executemany(
+        "INSERT INTO label_state (device_id, reported_revision, reported_hash, reported_at)"
+        " VALUES (?, ?, ?, ?) ON CONFLICT (device_id) DO UPDATE SET"
+        " reported_revision = excluded.reported_revision,"
+        " reported_hash = excluded.reported_hash, reported_at = excluded.reported_at,"
+        # What it shows is the delta base of the next image: known when it is the desired
+        # image, unchanged when it is the same image as before, unknown otherwise.
+        " shown_planes = CASE"
+        "  WHEN excluded.reported_hash = label_state.desired_hash"
+        "   THEN label_state.desired_planes"
+        "  WHEN excluded.reported_hash = label_state.reported_hash"
+        "   THEN label_state.shown_planes"
+        "  ELSE NULL END",
+        upserts,
+    )
+    db.executemany("DELETE FROM outbox WHERE device_id = ? AND revision <= ?", settled)
     return recorded
 
 
@@ -356,20 +367,28 @@ async def retry_now(conn: aiosqlite.Connection, device_id: str, at: datetime) ->
     return cursor.rowcount > 0
 
 
+ENSURE_PUSH = (
+    "INSERT INTO outbox (device_id, revision, priority, reason, enqueued_at, attempts,"
+    " next_attempt_at) SELECT device_id, desired_revision, ?, 'catch-up', ?, 0, ?"
+    " FROM label_state WHERE device_id = ? AND desired_planes IS NOT NULL"
+    " AND (reported_hash IS NULL OR reported_hash != desired_hash)"
+    " ON CONFLICT (device_id) DO UPDATE SET next_attempt_at = excluded.next_attempt_at"
+)
+
+
 async def ensure_push(conn: aiosqlite.Connection, device_id: str, at: datetime) -> bool:
     """Make the label's desired image due for a push now, queueing it again if it was settled
     (the label lost it); False when it has no desired image or reports showing it."""
     now = at.isoformat()
     async with transaction(conn):
-        cursor = await conn.execute(
-            "INSERT INTO outbox (device_id, revision, priority, reason, enqueued_at, attempts,"
-            " next_attempt_at) SELECT device_id, desired_revision, ?, 'catch-up', ?, 0, ?"
-            " FROM label_state WHERE device_id = ? AND desired_planes IS NOT NULL"
-            " AND (reported_hash IS NULL OR reported_hash != desired_hash)"
-            " ON CONFLICT (device_id) DO UPDATE SET next_attempt_at = excluded.next_attempt_at",
-            (int(Priority.SINGLE), now, now, device_id),
-        )
+        cursor = await conn.execute(ENSURE_PUSH, (int(Priority.SINGLE), now, now, device_id))
     return cursor.rowcount > 0
+
+
+def push_due_now(db: sqlite3.Connection, device_ids: Sequence[str], at: datetime) -> None:
+    """`ensure_push` for many labels in one statement (a store's births catching up)."""
+    now = at.isoformat()
+    db.executemany(ENSURE_PUSH, [(int(Priority.SINGLE), now, now, d) for d in device_ids])
 
 
 async def label_state(conn: aiosqlite.Connection, device_id: str) -> LabelState | None:

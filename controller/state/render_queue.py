@@ -9,6 +9,7 @@ point therefore restarts with every change still to render or already planned, n
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
@@ -17,6 +18,14 @@ import aiosqlite
 
 from controller.state.database import in_chunks, transaction
 from controller.state.labels_repo import Priority
+
+_ENQUEUE = (
+    "INSERT INTO render_queue (device_id, priority, force, reason, enqueued_at)"
+    " VALUES (?, ?, ?, ?, ?) ON CONFLICT (device_id) DO UPDATE SET"
+    " priority = MIN(render_queue.priority, excluded.priority),"
+    " force = MAX(render_queue.force, excluded.force), reason = excluded.reason,"
+    " enqueued_at = excluded.enqueued_at, generation = render_queue.generation + 1"
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,14 +49,21 @@ async def enqueue_labels(
     """Queue labels for rendering; the most urgent priority and any force are kept."""
     rows = [(d, int(priority), int(force), reason, at.isoformat()) for d in device_ids]
     async with transaction(conn):
-        await conn.executemany(
-            "INSERT INTO render_queue (device_id, priority, force, reason, enqueued_at)"
-            " VALUES (?, ?, ?, ?, ?) ON CONFLICT (device_id) DO UPDATE SET"
-            " priority = MIN(render_queue.priority, excluded.priority),"
-            " force = MAX(render_queue.force, excluded.force), reason = excluded.reason,"
-            " enqueued_at = excluded.enqueued_at, generation = render_queue.generation + 1",
-            rows,
-        )
+        await conn.executemany(_ENQUEUE, rows)
+    return len(rows)
+
+
+def queue_renders(
+    db: sqlite3.Connection,
+    device_ids: Iterable[str],
+    *,
+    priority: Priority,
+    reason: str,
+    at: datetime,
+) -> int:
+    """`enqueue_labels` inside a unit of work (state/units.py)."""
+    rows = [(d, int(priority), 0, reason, at.isoformat()) for d in device_ids]
+    db.executemany(_ENQUEUE, rows)
     return len(rows)
 
 

@@ -12,6 +12,7 @@ something it cannot show), so the store could no longer prove what the shelf dis
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -20,6 +21,7 @@ import aiosqlite
 
 from controller.state.database import in_chunks, transaction
 from controller.state.labels_repo import ISSUED_KEPT, Priority
+from controller.state.units import run_read
 
 MAX_REVISION = 2**63 - 1  # SQLite's INTEGER; the protocol's u64 above it is never issued
 MAX_PAIRS = 250  # (device, revision) pairs per query: 500 parameters, as database.in_chunks
@@ -56,8 +58,8 @@ class ReportFacts:
         return None  # older than what is remembered: cannot tell, and it is not confirmation
 
 
-async def report_facts(
-    conn: aiosqlite.Connection, reports: Sequence[tuple[str, int]]
+def read_report_facts(
+    db: sqlite3.Connection, reports: Sequence[tuple[str, int]]
 ) -> dict[str, ReportFacts]:
     """The facts to judge (device id, revision) reports by, for each label that has a state,
     in a few queries whatever their number (a reprice brings a store's reports in a burst)."""
@@ -66,37 +68,41 @@ async def report_facts(
     issued: dict[str, dict[int, bytes]] = {}
     oldest: dict[str, int] = {}
     for part, marks in in_chunks(ids):
-        async with conn.execute(
+        for row in db.execute(
             "SELECT device_id, desired_revision, desired_hash, reported_revision,"  # noqa: S608
             f" reported_hash FROM label_state WHERE device_id IN ({marks})",
             part,
-        ) as cursor:
-            for row in await cursor.fetchall():
-                states[row[0]] = (row[1], row[2], row[3], row[4])
-        async with conn.execute(
+        ).fetchall():
+            states[row[0]] = (row[1], row[2], row[3], row[4])
+        for row in db.execute(
             "SELECT device_id, MIN(revision) FROM label_revisions"  # noqa: S608
             f" WHERE device_id IN ({marks}) GROUP BY device_id",
             part,
-        ) as cursor:
-            for row in await cursor.fetchall():
-                oldest[row[0]] = row[1]
+        ).fetchall():
+            oldest[row[0]] = row[1]
     pairs = list(dict.fromkeys((d, r) for d, r in reports if r <= MAX_REVISION))
     for start in range(0, len(pairs), MAX_PAIRS):
         part_pairs = pairs[start : start + MAX_PAIRS]
         values = ",".join("(?, ?)" for _ in part_pairs)
-        async with conn.execute(
+        for row in db.execute(
             "SELECT device_id, revision, content_hash FROM label_revisions"  # noqa: S608
             f" WHERE (device_id, revision) IN (VALUES {values})",
             [value for pair in part_pairs for value in pair],
-        ) as cursor:
-            for row in await cursor.fetchall():
-                issued.setdefault(row[0], {})[row[1]] = row[2]
+        ).fetchall():
+            issued.setdefault(row[0], {})[row[1]] = row[2]
     return {
         device_id: ReportFacts(
             *state, issued=issued.get(device_id, {}), oldest_issued=oldest.get(device_id)
         )
         for device_id, state in states.items()
     }
+
+
+async def report_facts(
+    conn: aiosqlite.Connection, reports: Sequence[tuple[str, int]]
+) -> dict[str, ReportFacts]:
+    """`read_report_facts` in one hop to the database's thread."""
+    return await run_read(conn, read_report_facts, reports)
 
 
 async def correct_label(
