@@ -24,7 +24,13 @@ from dataclasses import dataclass
 from enum import Enum
 
 from firmware_protocol.messages import Message, Reported, XferReason, XferRequest
-from firmware_protocol.transfer import PreparedImage, compress_planes, prepare_image
+from firmware_protocol.transfer import (
+    ImagePayload,
+    PreparedImage,
+    compress_planes,
+    offer_payload,
+    prepare_image,
+)
 
 MAX_XFER_ID = 2**32 - 1
 
@@ -89,6 +95,24 @@ class ImageTransfers:
             compressed=compressed,
         )
         stored = compressed if compressed is not None else compress_planes(planes)
+        self._offers[device_id] = _Offer(prepared, stored, page)
+        return [prepared.desired, *prepared.chunks()]
+
+    def offer_prepared(
+        self,
+        device_id: str,
+        payload: ImagePayload,
+        *,
+        stored: bytes,
+        revision: int,
+        chunk_size: int,
+        page: int = 0,
+    ) -> list[Message]:
+        """`offer` for a payload built already (in a render worker): only the Desired and the
+        chunks are made here. `stored`: the planes' zlib stream, for a full re-offer."""
+        prepared = offer_payload(
+            payload, revision=revision, xfer_id=self._xfer_id(), chunk_size=chunk_size, page=page
+        )
         self._offers[device_id] = _Offer(prepared, stored, page)
         return [prepared.desired, *prepared.chunks()]
 

@@ -4,6 +4,8 @@ The outbox (state/labels_repo.py) says which label owes which revision; this sta
 - a label that is offline is not sent to; its Birth makes its push due at once (catch-up);
 - the offer is a delta against the image the label reports showing when that is smaller (a
   price-only change is a few hundred bytes), else a full frame (firmware_protocol/transfer.py);
+  the render workers built it already (pipeline/prepared.py), so this stage only frames it;
+  one built for another image or against what the label no longer shows is built here again;
 - each attempt sets when to try again if no report confirms it: the label's check-in period plus
   a margin, doubling with each attempt, capped; after `max_attempts` the label gets a problem
   report (a person must look at it) and is still retried, slowly;
@@ -35,12 +37,20 @@ from datetime import datetime, timedelta
 import aiosqlite
 
 from controller.link import Publisher
+from controller.pipeline.prepared import (
+    OfferState,
+    PreparedTransfer,
+    PreparedTransfers,
+    offer_states,
+)
 from controller.report_check import ReportCheck
 from controller.state.database import transaction
 from controller.state.devices_repo import Device, devices_by_id
 from controller.state.fleet_repo import set_problem
 from controller.state.labels_repo import (
+    DesiredImage,
     Priority,
+    Push,
     desired_images,
     due_pushes,
     ensure_push,
@@ -104,9 +114,12 @@ class PushStage:
         max_attempts: int,
         senders: int = 16,
         reader: aiosqlite.Connection | None = None,
+        prepared: PreparedTransfers | None = None,
     ) -> None:
         self.conn = conn
         self.reader = reader or conn  # reads: another connection's thread, beside the writes
+        # Transfers the render workers built (the render stage of the same database fills it).
+        self.prepared = prepared if prepared is not None else PreparedTransfers.of(conn)
         self.publisher = publisher
         self.store = store
         self.clock = clock
@@ -137,7 +150,7 @@ class PushStage:
             return PushRound(0, 0)
         ids = [push.device_id for push in due]
         labels = await devices_by_id(self.reader, ids)
-        images = await desired_images(self.reader, ids)
+        states, ready, images = await self._transfers(due, labels)
         attempts: list[tuple[str, int, datetime]] = []
         postponed: list[tuple[str, int, datetime]] = []
         problems: dict[str, str] = {}
@@ -153,20 +166,16 @@ class PushStage:
             if push.attempts >= self.max_attempts and push.attempts % self.max_attempts == 0:
                 problem = f"{PUSH_PROBLEM} of revision {push.revision} after {push.attempts} tries"
                 problems[push.device_id] = problem
-            image = images.get(push.device_id)
-            if image is None or image.revision != push.revision:
+            state = states.get(push.device_id)
+            if state is None or state.revision != push.revision:
                 continue  # superseded between the two reads; the next round has the new one
+            address = DeviceAddress(self.store, label.gateway_id, label.device_id)
+            chunk_size = chunk_size_for(label.max_packet, address.topic(Opcode.CHUNK))
+            messages = self._offer(push, chunk_size, ready.get(push.device_id), images)
+            if messages is None:
+                continue  # superseded between the reads; the next round has the new one
             delay = timedelta(seconds=retry_delay(label, push.attempts))
             attempts.append((push.device_id, push.revision, now + delay))
-            address = DeviceAddress(self.store, label.gateway_id, label.device_id)
-            messages = self.transfers.offer(
-                label.device_id,
-                image.planes,
-                revision=image.revision,
-                chunk_size=chunk_size_for(label.max_packet, address.topic(Opcode.CHUNK)),
-                base=image.shown,
-                compressed=image.stored,
-            )
             offers.append((push.priority, [(address, m) for m in messages]))
         async with transaction(self.conn):
             await pushes_attempted(self.conn, attempts)
@@ -177,8 +186,67 @@ class PushStage:
         for priority, offer in offers:
             self._enqueue(priority, offer)
         if offers or offline:
-            log.info("offered %d images, %d labels offline", len(offers), offline)
+            log.info(
+                "offered %d images (%d built by the render workers), %d labels offline",
+                len(offers),
+                len(ready),
+                offline,
+            )
         return PushRound(len(offers), offline)
+
+    async def _transfers(
+        self, due: list[Push], labels: dict[str, Device]
+    ) -> tuple[dict[str, OfferState], dict[str, PreparedTransfer], dict[str, DesiredImage]]:
+        """The desired image of each due label, the transfers the workers built that still fit,
+        and the stored images of the labels to be offered whose transfer must be built here."""
+        states = await offer_states(self.reader, [push.device_id for push in due])
+        ready: dict[str, PreparedTransfer] = {}
+        rebuild: list[str] = []
+        for push in due:
+            label, state = labels.get(push.device_id), states.get(push.device_id)
+            if not (label and label.adopted and label.online and state):
+                continue  # not offered this round: its entry stays for when it is
+            if state.revision != push.revision:
+                continue  # superseded; the next round has the new one
+            entry = self.prepared.take(push.device_id, state)
+            if entry is None:
+                rebuild.append(push.device_id)
+            else:
+                ready[push.device_id] = entry
+        # Only these have their images read and inflated, and their transfer built, here.
+        images = await desired_images(self.reader, rebuild) if rebuild else {}
+        return states, ready, images
+
+    def _offer(
+        self,
+        push: Push,
+        chunk_size: int,
+        entry: PreparedTransfer | None,
+        images: dict[str, DesiredImage],
+    ) -> list[Message] | None:
+        """The label's Desired and chunks, from its prepared transfer if it has one, else built
+        from its stored images; None if the image read is not the push's revision."""
+        if entry is not None:
+            self.prepared.used += 1
+            return self.transfers.offer_prepared(
+                push.device_id,
+                entry.payload,
+                stored=entry.stored,
+                revision=push.revision,
+                chunk_size=chunk_size,
+            )
+        image = images.get(push.device_id)
+        if image is None or image.revision != push.revision:
+            return None
+        self.prepared.rebuilt += 1
+        return self.transfers.offer(
+            push.device_id,
+            image.planes,
+            revision=image.revision,
+            chunk_size=chunk_size,
+            base=image.shown,
+            compressed=image.stored,
+        )
 
     def _enqueue(self, priority: Priority, batch: list[tuple[DeviceAddress, Message]]) -> None:
         self.outgoing.put_nowait(Outgoing(int(priority), next(self._order), batch))

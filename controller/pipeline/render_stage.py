@@ -7,6 +7,11 @@ label whose content hash differs from its desired one (identical content is neve
 staff forced a relabel), records the prices now applied (the Omnibus history), and removes the
 rows it rendered. A crash anywhere before that commit leaves the rows queued: they render again.
 
+Each label's transfer (the delta against what it shows, zlib, hashes) is built by the render
+workers along with its image and left in the prepared-transfer book (pipeline/prepared.py) once
+the round's push is planned, so the push stage only frames and publishes it; the round's Omnibus
+histories are read in one query. The event loop keeps only the bookkeeping per label.
+
 A label that cannot be rendered (its item deleted, a price that does not fit its template) gets a
 problem report and keeps its current image. An unlinked label is blanked (all white): a price
 nobody maintains any more must not stay on the shelf.
@@ -35,8 +40,18 @@ from controller.catalog.items import CatalogItem
 from controller.catalog.labels import StoreContext, label_content
 from controller.catalog.pricing import AppliedPrice, history_intervals
 from controller.pipeline.ingest import is_poison
+from controller.pipeline.prepared import (
+    PreparedTransfer,
+    PreparedTransfers,
+    ShownImage,
+    shown_images,
+)
 from controller.state import render_queue
-from controller.state.catalog_repo import applied_prices, readable_items, record_applied_prices
+from controller.state.catalog_repo import (
+    applied_prices_of,
+    readable_items,
+    record_applied_prices,
+)
 from controller.state.database import transaction
 from controller.state.devices_repo import render_targets
 from controller.state.fleet_repo import set_problem
@@ -98,10 +113,11 @@ class RoundResult:
     failed: int
 
 
-async def _history(conn: aiosqlite.Connection, item: CatalogItem) -> list[AppliedPrice]:
-    """Every price known to have applied: HQ's history and what this store's shelves showed."""
+def _history(item: CatalogItem, shelf: dict[str, list[AppliedPrice]]) -> list[AppliedPrice]:
+    """Every price known to have applied: HQ's history and what this store's shelves showed
+    (`shelf`: the applied prices of the round's promoted items, read in one query)."""
     from_hq = history_intervals((p.price, p.valid_from, p.valid_to) for p in item.price_history)
-    return from_hq + await applied_prices(conn, item.sku)
+    return from_hq + shelf.get(item.sku, [])
 
 
 class RenderStage:
@@ -113,9 +129,12 @@ class RenderStage:
         *,
         clock: Callable[[], datetime],
         reader: aiosqlite.Connection | None = None,
+        prepared: PreparedTransfers | None = None,
     ) -> None:
         self.conn = conn
         self.reader = reader or conn  # reads: another connection's thread, beside the writes
+        # Transfers built by the workers, for the push stage of the same database.
+        self.prepared = prepared if prepared is not None else PreparedTransfers.of(conn)
         self.renderer = renderer
         self.context = context
         self.clock = clock
@@ -173,6 +192,7 @@ class RenderStage:
         planning = time.perf_counter()
         results = prepared.results + prepared.blanks
         by_key = {r.key: r for r in results}
+        shown = {job.key: job.base_hash for job in prepared.jobs}
         plans: list[PlannedImage] = []
         for entry in queued:
             result = by_key.get(entry.device_id)
@@ -188,7 +208,7 @@ class RenderStage:
                     entry.priority,
                     entry.reason,
                     entry.force,
-                    result.planes,
+                    result.planes or None,
                     result.page,
                     result.template,
                     result.compressed or None,
@@ -202,17 +222,26 @@ class RenderStage:
                 raise
             log.exception("planning a round of %d labels failed: planning each alone", len(queued))
             planned = await self._commit_each(plans, prices, problems, queued, now)
+        # After the commit, with no await before the push stage can look: a push it reads from
+        # now on finds its transfer built.
+        for device_id in planned:
+            result = by_key[device_id]
+            if result.payload is not None:
+                self.prepared.put(
+                    device_id,
+                    PreparedTransfer(result.payload, result.compressed, shown.get(device_id)),
+                )
         log.info(
             "rendered %d labels (%d new images, %d problems): %.0f ms reading, %.0f ms"
             " rendering, %.0f ms planning",
             len(results),
-            planned,
+            len(planned),
             len(problems),
             prepared.read_ms,
             prepared.render_ms,
             1000 * (time.perf_counter() - planning),
         )
-        return RoundResult(len(results), planned, len(problems))
+        return RoundResult(len(results), len(planned), len(problems))
 
     async def _commit(
         self,
@@ -221,9 +250,9 @@ class RenderStage:
         problems: dict[str, str],
         queued: list[QueuedRender],
         now: datetime,
-    ) -> int:
+    ) -> list[str]:
         """One transaction: the pushes planned, the prices applied, the problems recorded and
-        the rows done; returns how many pushes were planned."""
+        the rows done; returns the labels whose push was planned."""
         async with transaction(self.conn):
             revisions = await plan_pushes(self.conn, plans, now)
             await record_applied_prices(self.conn, prices, now)
@@ -231,7 +260,11 @@ class RenderStage:
                 log.warning("%s: %s", device_id, problem)
                 await set_problem(self.conn, device_id, problem, now)
             await render_queue.done(self.conn, queued)
-        return sum(1 for revision in revisions if revision is not None)
+        return [
+            plan.device_id
+            for plan, revision in zip(plans, revisions, strict=True)
+            if revision is not None
+        ]
 
     async def _commit_each(
         self,
@@ -240,11 +273,11 @@ class RenderStage:
         problems: dict[str, str],
         queued: list[QueuedRender],
         now: datetime,
-    ) -> int:
+    ) -> list[str]:
         """A round whose planning failed, label by label: the label that fails is quarantined
         (a problem, its row done), the others are planned."""
         plan_of = {plan.device_id: plan for plan in plans}
-        planned = 0
+        planned: list[str] = []
         for entry in queued:
             plan = plan_of.get(entry.device_id)
             problem = (
@@ -271,10 +304,13 @@ class RenderStage:
         targets = await render_targets(self.reader, device_ids)
         wanted = {t.sku for t in targets.values() if t.sku}
         items, unusable = await readable_items(self.reader, wanted)
+        # Only a promotion's prior price needs the history (label_content's only use of it).
+        promoted = {sku for sku, item in items.items() if item.promotion_at(now)}
+        shelf = await applied_prices_of(self.reader, promoted) if promoted else {}
+        shown = await shown_images(self.reader, device_ids)
         contents: dict[str, LabelContent] = {}
         for sku, item in items.items():
-            # Only a promotion's prior price needs the history (label_content's only use of it).
-            history = await _history(self.reader, item) if item.promotion_at(now) else None
+            history = _history(item, shelf) if sku in promoted else None
             try:
                 contents[sku] = label_content(item, self.context, now, history)
             except CONTENT_POISON as exc:
@@ -302,8 +338,41 @@ class RenderStage:
             except ValueError:
                 problems[device_id] = f"unknown model {target.model}"
                 continue
-            jobs.append(RenderJob(device_id, content, model_name, target.template, target.page))
+            jobs.append(
+                _job(
+                    device_id,
+                    content,
+                    model_name=model_name,
+                    template=target.template,
+                    page=target.page,
+                    shown=shown,
+                )
+            )
         return jobs, contents, problems, blanks
+
+
+def _job(
+    device_id: str,
+    content: LabelContent,
+    *,
+    model_name: str,
+    template: str | None,
+    page: int,
+    shown: dict[str, ShownImage],
+) -> RenderJob:
+    """A render job that also builds the label's transfer against what it shows now."""
+    image = shown.get(device_id)
+    return RenderJob(
+        device_id,
+        content,
+        model_name,
+        template,
+        page,
+        base=image.planes if image else None,
+        base_hash=image.base_hash if image else None,
+        with_payload=True,
+        with_planes=False,
+    )
 
 
 def _blank(device_id: str, model_id: int) -> RenderedPlanes:

@@ -221,16 +221,28 @@ async def record_applied_prices(
 
 async def applied_prices(conn: aiosqlite.Connection, sku: str) -> list[AppliedPrice]:
     """Every price `sku` had on the shelf, oldest first."""
-    async with conn.execute(
-        "SELECT price, valid_from, valid_to FROM applied_prices WHERE sku = ? ORDER BY valid_from",
-        (sku,),
-    ) as cursor:
-        rows = await cursor.fetchall()
-    return [
-        AppliedPrice(
-            Decimal(row["price"]),
-            datetime.fromisoformat(row["valid_from"]),
-            datetime.fromisoformat(row["valid_to"]) if row["valid_to"] else None,
-        )
-        for row in rows
-    ]
+    return (await applied_prices_of(conn, [sku])).get(sku, [])
+
+
+async def applied_prices_of(
+    conn: aiosqlite.Connection, skus: Iterable[str]
+) -> dict[str, list[AppliedPrice]]:
+    """`applied_prices` of many SKUs in a few queries (a render round's promotions: one query
+    per item was a database round trip each); SKUs with no history are left out."""
+    found: dict[str, list[AppliedPrice]] = {}
+    for part, marks in in_chunks(list(dict.fromkeys(skus))):
+        async with conn.execute(
+            "SELECT sku, price, valid_from, valid_to FROM applied_prices"  # noqa: S608
+            f" WHERE sku IN ({marks}) ORDER BY sku, valid_from",
+            part,
+        ) as cursor:
+            rows = await cursor.fetchall()
+        for sku, price, valid_from, valid_to in rows:
+            found.setdefault(sku, []).append(
+                AppliedPrice(
+                    Decimal(price),
+                    datetime.fromisoformat(valid_from),
+                    datetime.fromisoformat(valid_to) if valid_to else None,
+                )
+            )
+    return found
