@@ -32,7 +32,7 @@ import fnmatch
 import logging
 import secrets
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime
 
 import aiosqlite
@@ -41,16 +41,18 @@ from controller.device_events import EventTracker, Verdict
 from controller.gateways import GatewayTrust
 from controller.link import Publisher
 from controller.pipeline.push_stage import PushStage
-from controller.state.devices_repo import binding_of, device, is_access_point
-from controller.state.fleet_repo import (
-    BirthFacts,
-    record_birth,
-    record_death,
-    record_telemetry,
-    seen,
+from controller.report_check import Doubted
+from controller.state.device_facts import (
+    Born,
+    DeviceFact,
+    Died,
+    Measured,
+    Registered,
+    record_device_facts,
 )
-from controller.state.labels_repo import Priority, ensure_push, label_state, record_report
-from controller.state.render_queue import enqueue_labels
+from controller.state.devices_repo import device, is_access_point
+from controller.state.fleet_repo import BirthFacts, seen
+from controller.state.units import run_unit
 from firmware_protocol.codec import encode
 from firmware_protocol.messages import (
     Birth,
@@ -119,20 +121,17 @@ class Fleet:
     async def on_birth(
         self, address: DeviceAddress, birth: Birth, *, replayed: bool = False
     ) -> None:
-        if not await self.trust.may_be_born(address):
-            return
+        """One Birth on its own (a batch goes through `record`, controller/device_intake.py)."""
+        if await self.trust.may_be_born(address):
+            await self.record([(address, self.born(address, birth, replayed=replayed), birth)])
+
+    def born(self, address: DeviceAddress, birth: Birth, *, replayed: bool) -> Born:
+        """An admitted Birth as a fact for the unit of work; the event count starts over."""
         self.events.on_birth(address.device, birth.session)
-        now = self.clock()
-        existing = await device(self.conn, address.device)
+        if not replayed:
+            # A new session has no transfer in RAM (a replayed Birth may be stale: after).
+            self.push.transfers.forget(address.device)
         access_point = birth.model.kind is DeviceKind.ACCESS_POINT
-        changed_kind = existing is not None and is_access_point(existing.model) != access_point
-        if changed_kind:
-            log.warning(
-                "%s changed kind (model %s -> %s): its adoption is decided again",
-                address.device,
-                existing.model if existing else None,
-                birth.model.name,
-            )
         facts = BirthFacts(
             gateway_id=address.gateway,
             model=int(birth.model),
@@ -143,30 +142,52 @@ class Fleet:
             pages=birth.pages,
             checkin_s=birth.checkin_s,
         )
-        registered = await record_birth(
-            self.conn,
+        return Born(
             address.device,
             facts,
-            now,
-            adopt=self.adoptable(address.device, access_point=access_point),
-            replayed=replayed,
-            reset_adoption=changed_kind,
-            stored_session=existing.session if existing is not None else 0,
+            replayed,
+            self.adoptable(address.device, access_point=access_point),
+            birth.displayed_revision,
+            birth.displayed_hash,
         )
-        if registered is None:
+
+    async def record(self, items: Sequence[tuple[DeviceAddress, DeviceFact, Message]]) -> None:
+        """Record admitted facts in one unit of work (state/device_facts.py), then do what
+        needs the network: Rebirth requests, a moved label's old documents, corrections."""
+        if not items:
             return
-        self.trust.registered(address.device, registered.gateway_id, registered.model)
-        if existing is not None and existing.gateway_id != registered.gateway_id and not replayed:
+        outcome = await run_unit(
+            self.conn, record_device_facts, [fact for _, fact, _ in items], self.clock()
+        )
+        for registered in outcome.registered:
+            address, _, msg = items[registered.index]
+            if isinstance(msg, Birth):
+                await self._after_birth(address, msg, registered)
+        for index in outcome.unknown:
+            await self.ask_rebirth(items[index][0], "unknown device")
+
+    async def _after_birth(self, address: DeviceAddress, birth: Birth, done: Registered) -> None:
+        self.trust.registered(address.device, done.gateway_id, done.model)
+        access_point = birth.model.kind is DeviceKind.ACCESS_POINT
+        if done.changed_kind:
+            log.warning(
+                "%s changed kind (model %s -> %s): its adoption is decided again",
+                address.device,
+                done.previous_model,
+                birth.model.name,
+            )
+        moved = done.previous_gateway not in (None, done.gateway_id)
+        if moved and done.previous_gateway is not None and not done.replayed:
             log.info(
                 "%s moved from gateway %s to %s",
                 address.device,
-                existing.gateway_id,
+                done.previous_gateway,
                 address.gateway,
             )
             await self._forget_path(
-                DeviceAddress(address.store, existing.gateway_id, address.device)
+                DeviceAddress(address.store, done.previous_gateway, address.device)
             )
-        if access_point and not registered.adopted and self.adoptable(address.device):
+        if access_point and not done.adopted and self.adoptable(address.device):
             log.warning(
                 "%s is an access point: OMNISHELF_ADOPT does not adopt access points;"
                 " adopt it (POST /api/v1/devices/%s/adopt) or list it in"
@@ -174,41 +195,21 @@ class Fleet:
                 address.device,
                 address.device,
             )
-        if access_point and registered.adopted and self.trust.refused_since_asked(address.device):
+        if access_point and done.adopted and self.trust.refused_since_asked(address.device):
             # Messages it carried before it was trusted (a replay at start-up in another
             # order, a store that adopted it late) were dropped: ask for them again.
             await self.ask_rebirth(address, "access point trusted")
-        if not registered.adopted or birth.model.kind is not DeviceKind.LABEL:
+        if not done.adopted or birth.model.kind is not DeviceKind.LABEL:
             return
-        self.push.transfers.forget(address.device)  # a new session has no transfer in RAM
-        # What a Birth says it shows is a report too: judged like one (controller/report_check.py).
-        shown = Reported(birth.displayed_revision, birth.displayed_hash, birth.shown_page, BOOT)
-        _, doubted = await self.push.report_check.sort([(address, shown)])
-        if doubted:
-            await self.push.report_check.answer(doubted)  # a correction is queued
+        if done.replayed:
+            self.push.transfers.forget(address.device)
+        if done.doubted is not None:
+            # What a Birth says it shows is a report too (controller/report_check.py).
+            shown = Reported(birth.displayed_revision, birth.displayed_hash, birth.shown_page, BOOT)
+            await self.push.report_check.answer([Doubted(address, shown, done.doubted)])
+            self.on_work()  # a correction is queued
+        elif done.caught_up:
             self.on_work()
-            return
-        await record_report(
-            self.conn,
-            address.device,
-            birth.displayed_revision,
-            birth.displayed_hash,
-            now,
-            authoritative=True,
-        )
-        await self.catch_up(address.device, birth, now)
-
-    async def catch_up(self, device_id: str, birth: Birth, now: datetime) -> None:
-        if await binding_of(self.conn, device_id) is None:
-            return
-        state = await label_state(self.conn, device_id)
-        if state is None or state.desired_hash is None:
-            await enqueue_labels(
-                self.conn, [device_id], priority=Priority.SINGLE, reason="birth", at=now
-            )
-        elif state.desired_hash != birth.displayed_hash:
-            await ensure_push(self.conn, device_id, now)
-        self.on_work()
 
     async def _forget_path(self, old: DeviceAddress) -> None:
         """Delete a moved device's retained documents under the gateway it left (§2.3, §2.5), so
@@ -225,26 +226,21 @@ class Fleet:
             await self.ask_rebirth(DeviceAddress(self.push.store, device_id, device_id), "adopted")
 
     async def on_death(self, address: DeviceAddress, death: Death) -> None:
-        await record_death(self.conn, address.device, death.session, self.clock())
+        await self.record([(address, Died(address.device, death.session), death)])
 
     async def on_telemetry(self, address: DeviceAddress, telemetry: Telemetry) -> None:
         """Battery, signal, last seen. A gap in `seq` is lost telemetry, not lost state: no
         Rebirth for it (§8.1); only a device the registry does not know is asked for one."""
-        known = await record_telemetry(
-            self.conn,
-            address.device,
-            battery_mv=telemetry.battery_mv,
-            rssi=telemetry.rssi_dbm,
-            at=self.clock(),
-        )
-        if not known:
-            await self.ask_rebirth(address, "unknown device")
+        await self.record([(address, measured(address, telemetry), telemetry)])
 
     async def on_event(self, address: DeviceAddress, event: Event) -> None:
         """A device event (§8.2): duplicates are dropped; a new one is logged and acted on; one
         after a gap is acted on too, and the device is asked for a Rebirth (rate-limited)."""
         await self.on_other(address)
-        verdict = self.events.on_event(address.device, event)
+        await self.act_on_event(address, event, self.events.on_event(address.device, event))
+
+    async def act_on_event(self, address: DeviceAddress, event: Event, verdict: Verdict) -> None:
+        """After the event's device was recorded as seen (the verdict is taken in order)."""
         if verdict is Verdict.DUPLICATE:
             log.debug("%s: duplicate event %d ignored", address.device, event.event_id)
             return
@@ -315,6 +311,10 @@ def _bounded(text: str) -> str:
     if len(text) <= SUBJECT_LOG_CHARS:
         return repr(text)
     return f"{text[:SUBJECT_LOG_CHARS]!r} (+{len(text) - SUBJECT_LOG_CHARS} chars)"
+
+
+def measured(address: DeviceAddress, telemetry: Telemetry) -> Measured:
+    return Measured(address.device, telemetry.battery_mv, telemetry.rssi_dbm)
 
 
 def is_label(model_id: int) -> bool:

@@ -12,9 +12,8 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Any
 
 import aiosqlite
 
@@ -22,6 +21,7 @@ from broker_access.credentials import catalog_user, client_password, controller_
 from controller.catalog.feed import Delete, Upsert
 from controller.catalog.labels import StoreContext
 from controller.convergence_log import ConvergenceLog
+from controller.device_intake import DeviceIntake
 from controller.fleet import Fleet
 from controller.link import Incoming, MqttSession, SessionConfig
 from controller.operations import StaffOperations
@@ -31,26 +31,9 @@ from controller.pipeline.push_stage import PushStage
 from controller.pipeline.render_stage import PreparedRound, RenderStage
 from controller.pipeline.schedule import switch_due_promotions
 from controller.settings import Settings
-from controller.state.database import transaction
 from controller.state.labels_repo import Priority
-from firmware_protocol.codec import decode
-from firmware_protocol.errors import ProtocolError
-from firmware_protocol.messages import (
-    Birth,
-    CommandResult,
-    Death,
-    Event,
-    Message,
-    Reported,
-    Telemetry,
-    XferRequest,
-)
 from firmware_protocol.topics import (
-    DELIVERY,
-    DeviceAddress,
-    Direction,
     controller_subscription,
-    parse_topic,
 )
 from label_renderer.batch import BatchRenderer
 
@@ -132,6 +115,9 @@ class Controller:
         self._render_kick = asyncio.Event()
         self._urgent = asyncio.Event()  # work that goes before bulk rounds was queued
         self._push_kick = asyncio.Event()
+        self.device_intake = DeviceIntake(
+            self.fleet, self.push_stage, on_settled=self._push_kick.set
+        )
         self.push_stage.on_drained = self._push_kick.set
         self.ready = asyncio.Event()
 
@@ -236,88 +222,5 @@ class Controller:
     # ---- devices ------------------------------------------------------------------------------
 
     async def _on_device_messages(self, batch: list[Incoming]) -> None:
-        """One transaction for a batch: what devices report is re-sent (retained documents,
-        retries), so a crash mid-batch loses nothing that is not sent again."""
-        async with transaction(self.conn):
-            reports: list[tuple[DeviceAddress, Reported]] = []  # consecutive: recorded together
-            for incoming in batch:
-                try:
-                    report = self._report(incoming)
-                    if report is not None:
-                        reports.append(report)
-                        continue
-                    await self._flush_reports(reports)
-                    await self._on_device_message(incoming)
-                except Exception:  # one bad message must not stop the store's traffic
-                    log.exception("failed to handle %s", incoming.topic)
-            await self._flush_reports(reports)
-
-    def _report(self, incoming: Incoming) -> tuple[DeviceAddress, Reported] | None:
-        """The message as a label's report, if it is one (on its channel)."""
-        if not incoming.payload or not incoming.topic.endswith("/reported"):
-            return None
-        try:
-            parsed = parse_topic(incoming.topic)
-            msg = decode(incoming.payload)
-        except ProtocolError:
-            return None  # _on_device_message says why
-        if not isinstance(msg, Reported) or parsed.direction is not Direction.UP:
-            return None
-        if DELIVERY[msg.OPCODE].channel is not parsed.channel:
-            return None
-        return parsed.address, msg
-
-    async def _flush_reports(self, reports: list[tuple[DeviceAddress, Reported]]) -> None:
-        if not reports:
-            return
-        try:
-            # Only from each label's current gateway (controller/gateways.py).
-            admitted = await self.fleet.trust.admit(reports, "reported")
-            if admitted and await self.push_stage.on_reports(admitted):
-                self._push_kick.set()
-        except Exception:
-            log.exception("failed to record %d reports", len(reports))
-        reports.clear()
-
-    async def _on_device_message(self, incoming: Incoming) -> None:
-        if not incoming.payload:
-            return  # a deleted retained document (PROTOCOL.md §2.5)
-        try:
-            parsed = parse_topic(incoming.topic)
-            msg = decode(incoming.payload)
-        except ProtocolError as exc:
-            log.warning("dropped a frame on %s: %s", incoming.topic, exc)
-            return
-        delivery = DELIVERY[msg.OPCODE]
-        if parsed.direction is not Direction.UP or delivery.channel is not parsed.channel:
-            log.warning("dropped %s on channel %s", type(msg).__name__, parsed.channel)
-            return
-        if not await self.fleet.admits(parsed.address, msg):
-            return  # a gateway speaking for a device it does not carry (controller/gateways.py)
-        if isinstance(msg, Birth):
-            await self.fleet.on_birth(parsed.address, msg, replayed=incoming.retain)
-            return
-        route = self._routes.get(type(msg))
-        if route is None:
-            await self.fleet.on_other(parsed.address)
-            return
-        await route(parsed.address, msg)
-
-    @property
-    def _routes(self) -> dict[type[Message], Callable[[Any, Any], Awaitable[Any]]]:
-        return {
-            Death: self.fleet.on_death,
-            Telemetry: self.fleet.on_telemetry,
-            Event: self.fleet.on_event,
-            Reported: self._on_reported,
-            XferRequest: self.push_stage.on_transfer_request,
-            CommandResult: self._on_result,
-        }
-
-    async def _on_reported(self, address: Any, reported: Reported) -> None:
-        if await self.push_stage.on_reported(address, reported):
-            self._push_kick.set()
-
-    async def _on_result(self, address: Any, result: CommandResult) -> None:
-        self.fleet.on_result(address, result)
-        await self.fleet.on_other(address)
+        """A batch in a few units of work, reports first (controller/device_intake.py)."""
+        await self.device_intake.on_messages(batch)

@@ -1,0 +1,153 @@
+"""A batch of device messages, walked in order and recorded in a few units of work.
+
+Why: a store's first convergence brings thousands of births, then thousands of reports. Handled
+one message at a time, each birth cost a dozen hops to the database's thread and reports waited
+behind them. Here the walk only parses, admits (controller/gateways.py) and sorts messages into
+two pending lists, each recorded in bulk:
+- facts (births, deaths, telemetry, any other message as "seen"): one unit of work
+  (state/device_facts.py) on the database's thread, the network actions after its commit
+  (controller/fleet.py);
+- reports: judged and recorded together by the push stage (a few statements for the run).
+Order is kept where it matters, per device: a message of a device that has something pending
+in the other list flushes that list first, and a message whose device or gateway has a Birth
+pending flushes the facts first (the Birth decides who may speak for the device: an access point
+born in this batch is trusted for the labels behind it). Messages of different devices commute,
+so the reports of the batch are recorded first: labels are confirmed without waiting for the
+births that arrived ahead of them.
+
+A batch is not one transaction: what devices send is sent again (retained documents, QoS 1
+retries), so a crash between two units loses nothing that does not come back.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from controller.device_events import Verdict
+from controller.fleet import Fleet, measured
+from controller.link import Incoming
+from controller.pipeline.push_stage import PushStage
+from controller.state.device_facts import DeviceFact, Died, Seen
+from firmware_protocol.codec import decode
+from firmware_protocol.errors import ProtocolError
+from firmware_protocol.messages import (
+    Birth,
+    CommandResult,
+    Death,
+    Event,
+    Message,
+    Reported,
+    Telemetry,
+    XferRequest,
+)
+from firmware_protocol.topics import DELIVERY, DeviceAddress, Direction, parse_topic
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(slots=True)
+class _Pending:
+    facts: list[tuple[DeviceAddress, DeviceFact, Message]] = field(default_factory=list)
+    fact_devices: set[str] = field(default_factory=set)
+    born: set[str] = field(default_factory=set)
+    events: list[tuple[DeviceAddress, Event, Verdict]] = field(default_factory=list)
+    reports: list[tuple[DeviceAddress, Reported]] = field(default_factory=list)
+    report_devices: set[str] = field(default_factory=set)
+
+
+class DeviceIntake:
+    def __init__(self, fleet: Fleet, push: PushStage, *, on_settled: Callable[[], None]) -> None:
+        self.fleet = fleet
+        self.push = push
+        self.on_settled = on_settled  # a report settled a push or made a correction
+
+    async def on_messages(self, batch: list[Incoming]) -> None:
+        pending = _Pending()
+        for incoming in batch:
+            try:
+                await self._walk(incoming, pending)
+            except Exception:  # one bad message must not stop the store's traffic
+                log.exception("failed to handle %s", incoming.topic)
+        await self._flush_reports(pending)
+        await self._flush_facts(pending)
+
+    async def _walk(self, incoming: Incoming, pending: _Pending) -> None:
+        if not incoming.payload:
+            return  # a deleted retained document (PROTOCOL.md §2.5)
+        try:
+            parsed = parse_topic(incoming.topic)
+            msg = decode(incoming.payload)
+        except ProtocolError as exc:
+            log.warning("dropped a frame on %s: %s", incoming.topic, exc)
+            return
+        delivery = DELIVERY[msg.OPCODE]
+        if parsed.direction is not Direction.UP or delivery.channel is not parsed.channel:
+            log.warning("dropped %s on channel %s", type(msg).__name__, parsed.channel)
+            return
+        address = parsed.address
+        device = address.device
+        if pending.born & {device, address.gateway} or (
+            isinstance(msg, Reported) and device in pending.fact_devices
+        ):
+            await self._flush_facts(pending)
+        if isinstance(msg, Reported):
+            pending.reports.append((address, msg))  # admitted when recorded
+            pending.report_devices.add(device)
+            return
+        if device in pending.report_devices:
+            await self._flush_reports(pending)
+        if not await self.fleet.admits(address, msg):
+            return  # a gateway speaking for a device it does not carry (controller/gateways.py)
+        fact: DeviceFact
+        if isinstance(msg, Birth):
+            fact = self.fleet.born(address, msg, replayed=incoming.retain)
+            pending.born.add(device)
+        elif isinstance(msg, Death):
+            fact = Died(device, msg.session)
+        elif isinstance(msg, Telemetry):
+            fact = measured(address, msg)
+        elif isinstance(msg, XferRequest):
+            if device in pending.fact_devices:
+                await self._flush_facts(pending)  # its Birth forgets transfers in RAM
+            await self.push.on_transfer_request(address, msg)
+            return
+        else:
+            if isinstance(msg, Event):  # judged in order, acted on after the commit
+                pending.events.append((address, msg, self.fleet.events.on_event(device, msg)))
+            elif isinstance(msg, CommandResult):
+                self.fleet.on_result(address, msg)
+            fact = Seen(device)
+        pending.facts.append((address, fact, msg))
+        pending.fact_devices.add(device)
+
+    async def _flush_facts(self, pending: _Pending) -> None:
+        facts, events = pending.facts, pending.events
+        pending.facts, pending.events = [], []
+        pending.fact_devices.clear()
+        pending.born.clear()
+        try:
+            await self.fleet.record(facts)
+        except Exception:
+            log.exception("failed to record %d device messages", len(facts))
+            return
+        for address, event, verdict in events:
+            try:
+                await self.fleet.act_on_event(address, event, verdict)
+            except Exception:
+                log.exception("failed to handle event %d of %s", event.event_id, address.device)
+
+    async def _flush_reports(self, pending: _Pending) -> None:
+        reports = pending.reports
+        if not reports:
+            return
+        pending.reports = []
+        pending.report_devices.clear()
+        try:
+            # Only from each label's current gateway (controller/gateways.py).
+            admitted = await self.fleet.trust.admit(reports, "reported")
+            if admitted and await self.push.on_reports(admitted):
+                self.on_settled()
+        except Exception:
+            log.exception("failed to record %d reports", len(reports))
