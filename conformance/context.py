@@ -302,7 +302,14 @@ class Context:
         shown.certain = True
 
     async def _show_page_zero(self) -> None:
+        """Back to page 0, its Reported awaited so that it is not taken for the next scenario's."""
+        mark = self.session.mark()
         result, _ = await self.command(PageSwitch(self.next_txn(), 0, 0), "PageSwitch(0)")
         if result.status is not CommandStatus.OK:
             raise Failed(f"PageSwitch(0) answered {result.status.name}")
+        await self.expect(
+            lambda m: isinstance(m, Reported) and m.shown_page == 0,
+            "Reported shown_page 0 after PageSwitch(0)",
+            after=mark,
+        )
         self.shown.shown_page = 0

@@ -27,6 +27,7 @@ from firmware_protocol.messages import (
     LedFlash,
     LedPattern,
     Message,
+    PageSwitch,
     Ping,
     Rebirth,
     Reported,
@@ -80,27 +81,34 @@ async def birth(ctx: Context) -> str:
 
 
 async def rebirth(ctx: Context) -> str:
-    """Rebirth: a fresh Birth with the same session, then CommandResult OK (§7.6)."""
+    """Rebirth: a fresh Birth with the same session, published BEFORE CommandResult OK (§7.6)."""
     session = ctx.birth.session
     mark = ctx.session.mark()
-    result, _ = await ctx.command(Rebirth(ctx.next_txn()), "Rebirth")
+    result, answer = await ctx.command(Rebirth(ctx.next_txn()), "Rebirth")
     if result.status is not CommandStatus.OK:
         raise Failed(f"Rebirth answered {result.status.name}")
-    births = ctx.session.since(mark, Birth)
+    births = [
+        u.message for u in ctx.session.ups[mark : answer.index] if isinstance(u.message, Birth)
+    ]
     if not births:
-        born = await ctx.expect(lambda m: isinstance(m, Birth), "Birth after Rebirth", after=mark)
-        births = [born.message] if isinstance(born.message, Birth) else []
+        late = await ctx.session.wait_for(
+            lambda u: isinstance(u.message, Birth), SETTLE_S, after=answer.index
+        )
+        if late is not None:
+            raise Failed("the Birth came after the CommandResult OK: it must come first")
+        raise Failed("no Birth before the CommandResult OK")
     new = births[-1]
     if new.session != session:
         raise Failed(
             f"the Rebirth's Birth has session {new.session}, the connection's is {session}"
         )
     ctx.birth = new
-    return f"Birth({new.session}) and CommandResult OK"
+    return f"Birth({new.session}), then CommandResult OK"
 
 
 async def commands(ctx: Context) -> str:
-    """Ping, LedFlash, FastWake each answered once; a repeated txn gets the same status."""
+    """Ping, LedFlash, FastWake each answered once; a repeated txn gets the same status, and a
+    repeated PageSwitch is answered without being run again (§7.1)."""
     mark = ctx.session.mark()
     ping_txn = ctx.next_txn()
     ping, _ = await ctx.command(Ping(ping_txn), "Ping")
@@ -129,10 +137,51 @@ async def commands(ctx: Context) -> str:
             counts[result.txn] += 1
     if counts != {ping_txn: 2, led_txn: 1, wake_txn: 1}:
         raise Failed(f"CommandResults per txn (Ping twice, others once): {counts}")
+    pages = await _repeated_page_switch(ctx)
     return (
         f"Ping OK, LedFlash {led.status.name}, FastWake {wake.status.name}, "
-        f"the repeated txn {again.status.name} again"
+        f"the repeated txn {again.status.name} again; {pages}"
     )
+
+
+async def _repeated_page_switch(ctx: Context) -> str:
+    """§7.1 made visible: PageSwitch(1) txn X, PageSwitch(0) txn Y, then txn X again must be
+    answered from memory, not run: no Reported with shown_page 1 follows."""
+    if ctx.birth.pages < 2 or not {0, 1} <= set(ctx.shown.page_planes):
+        return "repeated PageSwitch not checked (needs images on pages 0 and 1: run page-switch)"
+    x, y = ctx.next_txn(), ctx.next_txn()
+    await _switch(ctx, PageSwitch(x, 1, 0))
+    await _switch(ctx, PageSwitch(y, 0, 0))
+    mark = ctx.session.mark()
+    again, _ = await ctx.command(PageSwitch(x, 1, 0), f"the repeated PageSwitch(1) txn {x}")
+    if again.status is not CommandStatus.OK:
+        raise Failed(f"the repeated PageSwitch txn {x} answered {again.status.name}, first OK")
+    rerun = await ctx.session.wait_for(
+        lambda u: isinstance(u.message, Reported) and u.message.shown_page == 1,
+        ctx.expect_s,
+        after=mark,
+    )
+    if rerun is not None:
+        ctx.shown.shown_page = 1
+        raise Failed(
+            f"the repeated PageSwitch txn {x} was run again (Reported shown_page 1): a "
+            "repeated txn is answered from memory, not executed"
+        )
+    return f"the repeated PageSwitch txn {x} answered OK, not run again"
+
+
+async def _switch(ctx: Context, cmd: PageSwitch) -> None:
+    """A page switch that must succeed and be reported (§7.3)."""
+    mark = ctx.session.mark()
+    result, _ = await ctx.command(cmd, f"PageSwitch({cmd.page})")
+    if result.status is not CommandStatus.OK:
+        raise Failed(f"PageSwitch({cmd.page}) txn {cmd.txn} answered {result.status.name}")
+    await ctx.expect(
+        lambda m: isinstance(m, Reported) and m.shown_page == cmd.page,
+        f"Reported shown_page {cmd.page}",
+        after=mark,
+    )
+    ctx.shown.shown_page = cmd.page
 
 
 async def firmware_refused(ctx: Context) -> str:
@@ -198,6 +247,19 @@ def _ping(txn: int) -> bytes:
     return _frame(0x33, struct.pack(">I", txn))
 
 
+def _unknown_model_offer(ctx: Context, txn: int) -> bytes:
+    """A FirmwareOffer whose model is no ModelId of §4.3: malformed (§3.2), so not answered
+    (not even WRONG_MODEL)."""
+    offer = FirmwareOffer(
+        txn, ctx.next_xfer(), ctx.birth.model, newer(ctx.birth.firmware), 16, 16, bytes(32),
+        bytes(64),
+    )  # fmt: skip
+    frame = bytearray(encode(offer))
+    frame[8 + 8 : 8 + 10] = b"\xff\xff"  # model: kind 0xFF does not exist
+    frame[-4:] = struct.pack(">I", zlib.crc32(bytes(frame[:-4])))
+    return bytes(frame)
+
+
 async def malformed(ctx: Context) -> str:
     """Frames a receiver must drop are not answered and cause nothing; a valid Ping is."""
     txns = {
@@ -210,6 +272,7 @@ async def malformed(ctx: Context) -> str:
             "trailing byte",
             "truncated",
             "Ping on the desired channel",
+            "FirmwareOffer for an unknown ModelId",
         )
     }
     bad_crc = bytearray(_ping(txns["bad CRC"]))
@@ -219,6 +282,7 @@ async def malformed(ctx: Context) -> str:
     desired = bytearray(encode(current))
     desired[8 + 29] = 0x7F  # encoding: no such Encoding value (§4.2)
     desired[-4:] = struct.pack(">I", zlib.crc32(bytes(desired[:-4])))
+    unknown_model = _unknown_model_offer(ctx, txns["FirmwareOffer for an unknown ModelId"])
     frames: list[tuple[str, Channel, bytes]] = [
         ("bad CRC", Channel.CMD, bytes(bad_crc)),
         ("bad magic", Channel.CMD, _frame(0x33, struct.pack(">I", txns["bad magic"]), magic=b"OX")),
@@ -232,6 +296,7 @@ async def malformed(ctx: Context) -> str:
             _ping(txns["Ping on the desired channel"]),
         ),
         ("Desired with an unknown encoding", Channel.DESIRED, bytes(desired)),
+        ("FirmwareOffer for an unknown ModelId", Channel.CMD, unknown_model),
     ]
     mark = ctx.session.mark()
     for _, channel, payload in frames:

@@ -166,6 +166,7 @@ DEFECT_FAILS = {
     "no-downgrade-check": "firmware-refused",
     "no-frame-crc": "malformed",
     "session-not-persisted": "offline-catch-up",
+    "no-txn-memory": "commands",
 }
 
 

@@ -153,6 +153,9 @@ def test_passes_every_conformance_scenario(
 # Run in full (every scenario) to prove "exactly": the others pass. The rest run their own
 # scenario only here, and in full under the slow marker.
 FULL_RUN_DEFECTS = ("delta-ignores-xor", "no-frame-crc", "rebirth-new-session")
+# A scenario's part that needs another's images first: commands repeats a PageSwitch txn only
+# once page-switch has drawn pages 0 and 1.
+PREREQUISITES = {"commands": ("page-switch",)}
 
 
 @pytest.mark.parametrize("defect", sorted(DEFECT_FAILS))
@@ -162,7 +165,8 @@ def test_a_deliberate_defect_fails_its_scenario(
     """With `--defect NAME` the scenario that covers it fails (and, in a full run, only it)."""
     device = "lbl-0004"
     full = defect in FULL_RUN_DEFECTS
-    scenarios = () if full else (DEFECT_FAILS[defect],)
+    scenario = DEFECT_FAILS[defect]
+    scenarios = () if full else (*PREREQUISITES.get(scenario, ()), scenario)
     with reference_label(broker, store_id, device, tmp_path / "state", "--defect", defect):
         status, outcomes, output = run_conformance(
             broker, store_id, device, tmp_path / "report.json", *scenarios
