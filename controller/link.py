@@ -35,7 +35,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -44,6 +44,7 @@ import aiomqtt
 from broker_access.address import BrokerAddress
 from broker_access.backoff import STABLE_AFTER_S, Backoff
 from broker_access.sockets import disable_nagle
+from controller.bulk_publish import Outbound, publish_batch
 
 log = logging.getLogger(__name__)
 
@@ -71,6 +72,10 @@ class Publisher(Protocol):
 
     async def publish(self, topic: str, payload: bytes, *, qos: int, retain: bool) -> None: ...
 
+    async def publish_all(self, messages: Sequence[Outbound]) -> None:
+        """Publish in order; return when the broker has acknowledged them all."""
+        ...
+
 
 @dataclass(frozen=True, slots=True)
 class Incoming:
@@ -94,6 +99,8 @@ class SessionConfig:
     persistent: bool = False  # keep the session (and its unacknowledged messages) across connects
     manual_ack: bool = False  # acknowledge after the handler returned, not on arrival
     keepalive: int = 30
+    # paho's window of unacknowledged QoS 1 publishes; 0: none (paho then skips its rescan of
+    # every held message at each PUBACK), for a session whose callers bound their own.
     max_inflight: int = 200
     concurrency: int = 1  # handler calls under way at once; acknowledged in arrival order
     timeout_s: float = 10.0  # a publish or subscribe without its ack by then fails (aiomqtt's)
@@ -139,6 +146,31 @@ class MqttSession:
                 await asyncio.sleep(PUBLISH_RETRY_S)
             else:
                 _raise_if_cancelled(cancels)  # one that met the PUBACK
+                return
+
+    async def publish_all(self, messages: Sequence[Outbound]) -> None:
+        """`publish` for many messages at once (controller/bulk_publish.py): in order on one
+        connection, their acks awaited together; all of them again on a failure."""
+        cancels = _cancel_requests()
+        while messages:
+            await self.connected.wait()
+            client = self._client
+            if client is None:
+                continue
+            try:
+                await publish_batch(client, messages, self.config.timeout_s)
+            except aiomqtt.MqttError as exc:
+                stale = "an earlier" if client is not self._client else "the current"
+                log.info(
+                    "%s: publishing %d messages failed on %s connection: %s",
+                    self.config.client_id,
+                    len(messages),
+                    stale,
+                    exc,
+                )
+                await asyncio.sleep(PUBLISH_RETRY_S)
+            else:
+                _raise_if_cancelled(cancels)  # one that met the last PUBACK
                 return
 
     async def run(self) -> None:

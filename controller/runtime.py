@@ -68,7 +68,13 @@ class Controller:
         devices_user, catalog = controller_user(self.store), catalog_user(self.store)
         self.devices_link = MqttSession(
             SessionConfig(
-                broker, devices_user, devices_user, client_password(secret, devices_user)
+                broker,
+                devices_user,
+                devices_user,
+                client_password(secret, devices_user),
+                # The push stage's senders bound what is in flight (SENDERS batches of about
+                # SEND_BATCH_MESSAGES); a paho window on top cost a rescan at every PUBACK.
+                max_inflight=0,
             ),
             {controller_subscription(self.store): 1},
             self._on_device_messages,

@@ -21,8 +21,9 @@ The outbox (state/labels_repo.py) says which label owes which revision; this sta
 
 Most urgent first (staff, single changes, then bulk), and a newer image replaces the one queued
 for a label, so a store-wide reprice never delays a price fix. Messages of one label are
-published in order (Desired before its chunks) on the one connection; many labels are in flight
-at once.
+published in order (Desired before its chunks) on the one connection; a few senders each publish
+the most urgent queued labels in a batch whose acks are awaited together, so many labels are in
+flight at once.
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ from datetime import datetime, timedelta
 
 import aiosqlite
 
+from controller.bulk_publish import Outbound
 from controller.link import Publisher
 from controller.pipeline.prepared import (
     OfferState,
@@ -75,6 +77,11 @@ from firmware_protocol.transfer import chunk_size_for
 log = logging.getLogger(__name__)
 
 ROUND_LIMIT = 512
+# A sender takes queued labels until its batch has this many messages (a label's are never
+# split); SENDERS senders bound the device session's unacknowledged messages to about
+# SENDERS * SEND_BATCH_MESSAGES (the session has no paho window: controller/runtime.py).
+SEND_BATCH_MESSAGES = 48
+SENDERS = 4
 RETRY_MARGIN_S = 10.0
 RETRY_CAP_S = 900.0
 OFFLINE_RECHECK_S = 300.0
@@ -112,7 +119,7 @@ class PushStage:
         *,
         clock: Callable[[], datetime],
         max_attempts: int,
-        senders: int = 16,
+        senders: int = SENDERS,
         reader: aiosqlite.Connection | None = None,
         prepared: PreparedTransfers | None = None,
     ) -> None:
@@ -252,25 +259,29 @@ class PushStage:
         self.outgoing.put_nowait(Outgoing(int(priority), next(self._order), batch))
 
     async def send_forever(self) -> None:
-        """One sender: publishes one label's messages at a time, in order."""
+        """One sender: publishes the most urgent labels' messages, a batch at a time (in order
+        per label, acknowledged together: controller/bulk_publish.py)."""
         while True:
-            outgoing = await self.outgoing.get()
-            if self.outgoing.qsize() == ROUND_LIMIT // 2:
+            taken = [await self.outgoing.get()]
+            size = len(taken[0].batch)
+            while size < SEND_BATCH_MESSAGES and not self.outgoing.empty():
+                taken.append(self.outgoing.get_nowait())
+                size += len(taken[-1].batch)
+            left = self.outgoing.qsize()
+            if left < ROUND_LIMIT // 2 <= left + len(taken):
                 self.on_drained()
-            await self.send(outgoing.batch)
+            await self.send([message for outgoing in taken for message in outgoing.batch])
 
     async def send(self, batch: list[tuple[DeviceAddress, Message]]) -> None:
-        # paho queues publishes in call order, so gathering keeps Desired before its chunks
-        # while the acks of all of them are awaited together.
-        await asyncio.gather(*(self._publish(address, msg) for address, msg in batch))
-
-    async def _publish(self, address: DeviceAddress, msg: Message) -> None:
-        delivery = DELIVERY[msg.OPCODE]
-        frame = encode(msg)
-        self.bytes_sent += len(frame)
-        await self.publisher.publish(
-            address.topic(msg.OPCODE), frame, qos=delivery.qos, retain=delivery.retain
-        )
+        messages: list[Outbound] = []
+        for address, msg in batch:
+            delivery = DELIVERY[msg.OPCODE]
+            frame = encode(msg)
+            self.bytes_sent += len(frame)
+            messages.append(
+                Outbound(address.topic(msg.OPCODE), frame, delivery.qos, delivery.retain)
+            )
+        await self.publisher.publish_all(messages)
 
     # ---- what labels say ----------------------------------------------------------------------
 
