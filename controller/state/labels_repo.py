@@ -263,19 +263,27 @@ def store_reports(
 async def due_pushes(
     conn: aiosqlite.Connection, now: datetime, limit: int, *, below: Priority | None = None
 ) -> list[Push]:
-    """Pushes whose time has come, most urgent first, oldest first within a priority; only
-    those more urgent than `below` if given."""
+    """Pushes whose time has come, most urgent first, longest due first within a priority;
+    only those more urgent than `below` if given.
+
+    One query per priority, each a range of the (priority, next_attempt_at) index that stops at
+    `limit`: during a reprice the outbox holds every label waiting for its report, and a query
+    over all priorities at once read and sorted all of them at every round."""
     ceiling = int(below) if below is not None else len(Priority)
-    async with conn.execute(
-        "SELECT device_id, revision, priority, reason, attempts FROM outbox"
-        " WHERE next_attempt_at <= ? AND priority < ? ORDER BY priority, enqueued_at LIMIT ?",
-        (now.isoformat(), ceiling, limit),
-    ) as cursor:
-        rows = await cursor.fetchall()
-    return [
-        Push(r["device_id"], r["revision"], Priority(r["priority"]), r["reason"], r["attempts"])
-        for r in rows
-    ]
+    pushes: list[Push] = []
+    for priority in Priority:
+        if priority >= ceiling or len(pushes) >= limit:
+            break
+        async with conn.execute(
+            "SELECT device_id, revision, priority, reason, attempts FROM outbox"
+            " WHERE priority = ? AND next_attempt_at <= ? ORDER BY next_attempt_at LIMIT ?",
+            (int(priority), now.isoformat(), limit - len(pushes)),
+        ) as cursor:
+            rows = await cursor.fetchall()
+        pushes += [
+            Push(r["device_id"], r["revision"], priority, r["reason"], r["attempts"]) for r in rows
+        ]
+    return pushes
 
 
 async def push_attempted(

@@ -102,3 +102,22 @@ async def test_price_accuracy_audit_lists_labels_not_showing_their_image(tmp_pat
         await record_report(db, "fine", 1, H3, later)
         audit = await unconfirmed_labels(db)
     assert [(s.device_id, s.desired_at) for s in audit] == [("late", T0), ("wrong", later)]
+
+
+async def test_due_pushes_go_by_priority_then_longest_due_and_stop_at_the_limit(tmp_path):
+    """Staff before single before bulk; within one, the push due longest goes first; the limit
+    spans priorities; `below` leaves the bulk ones out; a push not yet due is never taken."""
+    async with open_database(tmp_path / "s.db") as db:
+        for n, device in enumerate(("b1", "b2", "b3", "later")):
+            await plan_push(db, device, H1, priority=Priority.BULK, reason="r", at=T0)
+            await push_attempted(db, device, 1, T0 + timedelta(seconds=10 - n))
+        await push_attempted(db, "later", 1, T0 + timedelta(hours=1))
+        await plan_push(db, "s1", H1, priority=Priority.SINGLE, reason="r", at=T0)
+        await plan_push(db, "staff", H1, priority=Priority.STAFF, reason="r", at=T0)
+        now = T0 + timedelta(seconds=20)
+        every = await due_pushes(db, now, limit=10)
+        first = await due_pushes(db, now, limit=3)
+        urgent = await due_pushes(db, now, limit=10, below=Priority.BULK)
+    assert [p.device_id for p in every] == ["staff", "s1", "b3", "b2", "b1"]
+    assert [p.device_id for p in first] == ["staff", "s1", "b3"]
+    assert [p.device_id for p in urgent] == ["staff", "s1"]
