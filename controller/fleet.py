@@ -52,7 +52,7 @@ from controller.state.device_facts import (
 )
 from controller.state.devices_repo import device, is_access_point
 from controller.state.fleet_repo import BirthFacts, seen
-from controller.state.units import run_unit
+from controller.state.units import run_rederivable_unit
 from firmware_protocol.codec import encode
 from firmware_protocol.messages import (
     Birth,
@@ -156,7 +156,9 @@ class Fleet:
         needs the network: Rebirth requests, a moved label's old documents, corrections."""
         if not items:
             return
-        outcome = await run_unit(
+        # Births, Deaths and Reported documents are retained on the broker: re-read at the next
+        # start, so their commit need not wait for the disk (state/units.py).
+        outcome = await run_rederivable_unit(
             self.conn, record_device_facts, [fact for _, fact, _ in items], self.clock()
         )
         for registered in outcome.registered:

@@ -133,7 +133,7 @@ async def open_database(
     try:
         conn.row_factory = aiosqlite.Row
         await conn.execute("PRAGMA journal_mode = WAL")
-        await conn.execute("PRAGMA synchronous = FULL")
+        await conn.execute(f"PRAGMA synchronous = {DURABLE_LEVEL}")
         await conn.execute("PRAGMA foreign_keys = ON")
         await conn.execute("PRAGMA busy_timeout = 5000")
         await migrate(conn)
@@ -148,6 +148,7 @@ async def open_database(
 
 
 SLOW_TRANSACTION_S = 0.1
+DURABLE_LEVEL = "FULL"  # a committed transaction survives a power cut
 MAX_PARAMETERS = 500  # well under SQLite's limit on host parameters per statement
 
 

@@ -24,7 +24,7 @@ import aiosqlite
 
 from controller.convergence import Counts
 from controller.state.database import in_chunks, transaction
-from controller.state.units import run_unit
+from controller.state.units import run_rederivable_unit
 from firmware_protocol.transfer import compress_planes
 
 ISSUED_KEPT = 16  # issued revisions remembered per label (state/revisions_repo.py)
@@ -205,8 +205,9 @@ async def record_reports(
     *,
     authoritative: bool = False,
 ) -> list[bool]:
-    """`store_reports` as one unit of work (one hop to the database's thread)."""
-    return await run_unit(conn, store_reports, reports, at, authoritative=authoritative)
+    """`store_reports` as one unit of work (one hop to the database's thread); reports are
+    retained on the broker, so the commit does not wait for the disk (state/units.py)."""
+    return await run_rederivable_unit(conn, store_reports, reports, at, authoritative=authoritative)
 
 
 def store_reports(

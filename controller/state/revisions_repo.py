@@ -24,7 +24,6 @@ from controller.state.labels_repo import ISSUED_KEPT, Priority
 from controller.state.units import run_read
 
 MAX_REVISION = 2**63 - 1  # SQLite's INTEGER; the protocol's u64 above it is never issued
-MAX_PAIRS = 250  # (device, revision) pairs per query: 500 parameters, as database.in_chunks
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,6 +63,7 @@ def read_report_facts(
     """The facts to judge (device id, revision) reports by, for each label that has a state,
     in a few queries whatever their number (a reprice brings a store's reports in a burst)."""
     ids = list(dict.fromkeys(device_id for device_id, _ in reports))
+    claimed = {(d, r) for d, r in reports if r <= MAX_REVISION}
     states: dict[str, tuple[int, bytes | None, int, bytes | None]] = {}
     issued: dict[str, dict[int, bytes]] = {}
     oldest: dict[str, int] = {}
@@ -74,22 +74,17 @@ def read_report_facts(
             part,
         ).fetchall():
             states[row[0]] = (row[1], row[2], row[3], row[4])
-        for row in db.execute(
-            "SELECT device_id, MIN(revision) FROM label_revisions"  # noqa: S608
-            f" WHERE device_id IN ({marks}) GROUP BY device_id",
+        # The few revisions kept per label, by its primary key (a row-value IN over the pairs
+        # scanned the whole table: a store's labels times the revisions kept, per batch).
+        for device_id, revision, content_hash in db.execute(
+            "SELECT device_id, revision, content_hash FROM label_revisions"  # noqa: S608
+            f" WHERE device_id IN ({marks})",
             part,
         ).fetchall():
-            oldest[row[0]] = row[1]
-    pairs = list(dict.fromkeys((d, r) for d, r in reports if r <= MAX_REVISION))
-    for start in range(0, len(pairs), MAX_PAIRS):
-        part_pairs = pairs[start : start + MAX_PAIRS]
-        values = ",".join("(?, ?)" for _ in part_pairs)
-        for row in db.execute(
-            "SELECT device_id, revision, content_hash FROM label_revisions"  # noqa: S608
-            f" WHERE (device_id, revision) IN (VALUES {values})",
-            [value for pair in part_pairs for value in pair],
-        ).fetchall():
-            issued.setdefault(row[0], {})[row[1]] = row[2]
+            if device_id not in oldest or revision < oldest[device_id]:
+                oldest[device_id] = revision
+            if (device_id, revision) in claimed:
+                issued.setdefault(device_id, {})[revision] = content_hash
     return {
         device_id: ReportFacts(
             *state, issued=issued.get(device_id, {}), oldest_issued=oldest.get(device_id)

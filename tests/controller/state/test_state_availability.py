@@ -121,3 +121,27 @@ async def test_a_correction_goes_above_the_claim_with_the_desired_content(tmp_pa
         assert state.reported_hash is None
         assert [(p.device_id, p.revision) for p in await due_pushes(db, T0, 10)] == [("l1", 42)]
         assert await correct_label(db, "l1", MAX_REVISION, T0) is None
+
+
+async def test_report_facts_of_a_batch_are_those_of_each_report_alone(tmp_path):
+    """A burst of reports (several per label, revisions issued and not) is judged by the same
+    facts in one read as report by report."""
+    async with open_database(tmp_path / "s.db") as db:
+        reports: list[tuple[str, int]] = []
+        for n in range(30):
+            device_id = f"l{n}"
+            for revision in range(1, 2 + n % 5):
+                content_hash = bytes([n, revision]) * 8
+                await plan_push(
+                    db, device_id, content_hash, priority=Priority.BULK, reason="r", at=T0
+                )
+            reports += [(device_id, r) for r in (1, 1 + n % 5, 3 + n % 5)]
+        reports.append(("unknown", 1))
+        together = await report_facts(db, reports)
+        alone = {}
+        for device_id, revision in reports:
+            for found, facts in (await report_facts(db, [(device_id, revision)])).items():
+                merged = alone.setdefault(found, facts)
+                merged.issued.update(facts.issued)
+    assert set(together) == {f"l{n}" for n in range(30)}
+    assert together == alone

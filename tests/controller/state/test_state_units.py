@@ -8,7 +8,7 @@ import sqlite3
 import pytest
 
 from controller.state.database import StorageFault, open_database, transaction
-from controller.state.units import run_read, run_unit
+from controller.state.units import run_read, run_rederivable_unit, run_unit
 
 INSERT = (
     "INSERT INTO audit_log (at, actor, action, target, detail)"
@@ -106,3 +106,25 @@ async def test_a_full_database_is_a_storage_fault(tmp_path):
             await run_unit(conn, _fill)
         assert not conn.in_transaction
         await run_unit(conn, _write, "small")
+
+
+def _write_and_level(db: sqlite3.Connection, actor: str, *, fail: bool = False) -> int:
+    """Write, then say the synchronous level this transaction will commit with."""
+    _write(db, actor, fail=fail)
+    return int(db.execute("PRAGMA synchronous").fetchone()[0])
+
+
+async def test_a_rederivable_unit_commits_without_waiting_for_the_disk_and_only_it(tmp_path):
+    """A rederivable unit commits at synchronous=NORMAL (1), the units before and after it and
+    one that fails at FULL (2); its write is committed like any unit's."""
+    async with open_database(tmp_path / "s.db") as conn:
+        assert await run_unit(conn, _write_and_level, "a") == 2
+        assert await run_rederivable_unit(conn, _write_and_level, "b") == 1
+        assert await run_unit(conn, _write_and_level, "c") == 2
+        with pytest.raises(ValueError, match="after its write"):
+            await run_rederivable_unit(conn, _write_and_level, "d", fail=True)
+        assert await run_unit(conn, _write_and_level, "e") == 2
+        assert not conn.in_transaction
+        assert await run_read(conn, _count) == 4
+    async with open_database(tmp_path / "s.db") as conn:  # and it is in the file
+        assert await run_read(conn, _count) == 4
