@@ -14,7 +14,8 @@ batch are handed to paho (its public `publish`) in order, written with the socke
 - acks: aiomqtt's `on_publish` calls `.set()` on what is registered under a message id; an
   `_Acks` registered under every id of the batch resolves its future at the last one;
 - what `loop_write` cannot write now (a full socket buffer) stays queued in paho, whose write
-  callback (registered by aiomqtt) sends it when the socket is writable, as for any publish;
+  callback (registered by aiomqtt) sends it when the socket is writable, as for any publish; a
+  registration that arrives after everything was written is removed (`_drop_stale_writer`);
 - a batch whose acks do not all arrive within `timeout_s` raises `aiomqtt.MqttError` and its
   ids are unregistered, as aiomqtt does for a single publish; the caller publishes the batch
   again (QoS 1 is at least once; receivers are idempotent).
@@ -77,6 +78,21 @@ def _corked(sock: Any) -> Iterator[None]:
             sock.setsockopt(socket.IPPROTO_TCP, cork, 0)
 
 
+def _drop_stale_writer(paho: paho_mqtt.Client, sock: Any) -> None:
+    """Undo a write registration that came after its write.
+
+    aiomqtt registers paho's writer on the event loop with `call_soon_threadsafe`, so the
+    registration asked for by the batch's first publish runs after `loop_write` above has written
+    everything and unregistered (at once). Left there, the writer would fire at every turn of the
+    loop with nothing to write, and stay in the selector after the socket closed, where a new
+    socket given the same descriptor cannot be registered. This runs after that registration
+    (the loop's ready callbacks run in order) and removes it unless paho still has bytes to send
+    (then the registration is the one paho wants)."""
+    current = paho.socket()
+    if current is not None and current is sock and not paho.want_write():
+        asyncio.get_running_loop().remove_writer(current.fileno())
+
+
 async def publish_batch(
     client: aiomqtt.Client, messages: Sequence[Outbound], timeout_s: float
 ) -> None:
@@ -100,8 +116,10 @@ async def publish_batch(
         finally:
             # Written now, with no await since the first publish: nothing is interleaved.
             if paho.want_write():
-                with _corked(paho.socket()):
+                sock = paho.socket()
+                with _corked(sock):
                     paho.loop_write()
+                asyncio.get_running_loop().call_soon(_drop_stale_writer, paho, sock)
         if mids:
             await asyncio.wait_for(acks.done, timeout_s)
     except TimeoutError:

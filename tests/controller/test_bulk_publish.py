@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import os
 import secrets
+import selectors
 import signal
 import threading
 from collections.abc import AsyncIterator, Iterator
@@ -173,3 +174,23 @@ async def test_a_batch_caught_by_a_broker_crash_is_published_again(
     finally:
         observer.close()
     assert observer.seen == [(m.topic, m.payload) for m in messages + last]
+
+
+async def test_a_written_batch_leaves_no_writer_on_the_event_loop(broker: LocalBroker) -> None:
+    """aiomqtt registers paho's writer after the batch was already written: left registered, it
+    fired at every turn of the loop and stayed in the selector after the socket closed (a new
+    client given the same descriptor then never connected)."""
+    broker.add_store(STORE)
+    session = _session(broker)
+    async with running(session.run()):
+        await asyncio.wait_for(session.connected.wait(), 10)
+        for _ in range(3):
+            await asyncio.wait_for(session.publish_all(_messages(50)), 10)
+            await asyncio.sleep(0.05)  # the deferred registrations have run
+            client = session._client
+            assert client is not None
+            sock = client._client.socket()
+            assert sock is not None
+            selector = asyncio.get_running_loop()._selector  # type: ignore[attr-defined]
+            key = selector.get_map().get(sock.fileno())
+            assert key is None or not key.events & selectors.EVENT_WRITE
