@@ -23,6 +23,7 @@ retained messages live in memory only, and it is far slower than Mosquitto (docs
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import hmac
 import logging
@@ -134,6 +135,14 @@ class StoreAcl(BaseTopicPlugin):  # type: ignore[misc]
 
 
 class _StoreBroker(Broker):  # type: ignore[misc]
+    async def stream_connected(
+        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, listener_name: str
+    ) -> None:
+        try:
+            await super().stream_connected(reader, writer, listener_name)
+        finally:  # amqtt leaves open a connection that ends before its CONNECT (a port probe)
+            writer.close()
+
     async def _topic_filtering(self, session: Session, topic: str, action: Action) -> bool:
         if action is Action.RECEIVE:
             return True  # checked at SUBSCRIBE (module docstring: why not per delivery)

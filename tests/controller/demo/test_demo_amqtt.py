@@ -9,6 +9,7 @@ from pathlib import Path
 
 import aiomqtt
 import httpx
+import psutil
 import pytest
 
 from broker_access.credentials import client_password
@@ -76,6 +77,25 @@ async def test_amqtt_enforces_passwords_and_topics() -> None:
                 async for message in controller.messages:
                     assert message.topic.value == "os1/s1/up/lbl-00001/birth"
                     break
+
+
+async def test_a_connection_that_ends_before_its_connect_is_closed() -> None:
+    """A port probe (connect, close) leaves no socket behind: amqtt alone keeps it in
+    CLOSE_WAIT until the garbage collector finds it, and then warns."""
+    secret, port = secrets.token_urlsafe(16), free_port()
+    async with running_amqtt(secret, port):
+        for _ in range(3):
+            _, writer = await asyncio.open_connection("127.0.0.1", port)
+            writer.close()
+            await writer.wait_closed()
+
+        def left() -> list[object]:
+            mine = psutil.Process().net_connections(kind="tcp")
+            return [c for c in mine if c.laddr and c.laddr.port == port and c.raddr]
+
+        async with asyncio.timeout(5):
+            while left():  # noqa: ASYNC110 - the kernel's sockets
+                await asyncio.sleep(0.05)
 
 
 async def test_demo_store_converges_over_amqtt(tmp_path: Path) -> None:
