@@ -8,7 +8,9 @@ Handlers of later messages may run while an earlier one is still storing (the li
 - small messages (single changes, small batches) that arrived together are stored in one
   transaction;
 - a large batch (a store-wide reprice: 16,000 changes, ~3 s to parse and store) is parsed off the
-  event loop and stored in parts of `PART` changes, one transaction each. Between the parts, the
+  event loop and stored in parts of `PART` changes, one transaction each, each part parsed just
+  before it is stored and let go of once stored (a batch is never held whole as items: at 20,000
+  items they are ~77 MB of Python objects). Between the parts, the
   changes that arrived after it are stored too, so a single price change published during the
   reprice is on its way in milliseconds instead of waiting for the whole batch. Its labels are
   queued by priority, so they also overtake the batch's in the render and push stages.
@@ -36,6 +38,7 @@ import asyncio
 import itertools
 import logging
 import time
+from collections import Counter
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -45,9 +48,10 @@ import aiosqlite
 from controller.catalog.feed import (
     Delete,
     ParsedMessage,
+    RawBatch,
     Rejection,
     Upsert,
-    parse_catalog_message,
+    read_catalog_message,
 )
 from controller.catalog.payload import bounded, safe_json
 from controller.link import Incoming, Publisher
@@ -56,7 +60,6 @@ from controller.pipeline.ingest import (
     ChangeResult,
     Quarantined,
     apply_isolated,
-    change_sku,
     changes_priority,
     is_poison,
 )
@@ -110,36 +113,44 @@ class CatalogIntake:
         arrivals = [p.arrival for p in pending]
         self._large += pending
         try:
-            parsed = [await self._parse(incoming) for incoming in batch]
-            large = {i: pending[i] for i, p in enumerate(parsed) if len(p.changes) > PART}
-            small = [i for i in range(len(batch)) if i not in large]
-            stored = await self._store_together([(arrivals[i], parsed[i]) for i in small])
+            read = [await self._parse(incoming) for incoming in batch]
+            large = {i: pending[i] for i, r in enumerate(read) if isinstance(r, RawBatch)}
+            small = [(i, r) for i, r in enumerate(read) if isinstance(r, ParsedMessage)]
+            stored = await self._store_together([(arrivals[i], parsed) for i, parsed in small])
             await asyncio.gather(
                 *(
-                    self._receipt(batch[i], parsed[i], out)
-                    for i, out in zip(small, stored, strict=True)
+                    self._receipt(batch[i], parsed.subject, *_tally(parsed, out))
+                    for (i, parsed), out in zip(small, stored, strict=True)
                 )
             )
             for i, in_parts in large.items():
-                outcomes = await self._store_in_parts(in_parts, batch[i], parsed[i])
-                await self._receipt(batch[i], parsed[i], outcomes)
+                raw = read[i]
+                assert isinstance(raw, RawBatch)
+                read[i] = ParsedMessage((), ())  # parsed and let go of part by part
+                await self._store_in_parts(in_parts, batch[i], raw)
         finally:
             for registered in pending:
                 self._large.remove(registered)
 
-    async def _parse(self, incoming: Incoming) -> ParsedMessage:
-        """The message's changes and rejections; never raises (a parser bug dead-letters the
-        message instead of stopping the intake: it would come back at every start)."""
+    async def _parse(self, incoming: Incoming) -> ParsedMessage | RawBatch:
+        """The message's changes and rejections, or a batch of more than PART changes to parse
+        part by part; never raises (a parser bug dead-letters the message instead of stopping
+        the intake: it would come back at every start)."""
         try:
             if len(incoming.payload) > OFF_LOOP_BYTES:
                 return await asyncio.to_thread(
-                    parse_catalog_message, self.store, incoming.topic, incoming.payload
+                    read_catalog_message,
+                    self.store,
+                    incoming.topic,
+                    incoming.payload,
+                    parse_up_to=PART,
                 )
-            return parse_catalog_message(self.store, incoming.topic, incoming.payload)
+            return read_catalog_message(
+                self.store, incoming.topic, incoming.payload, parse_up_to=PART
+            )
         except Exception as exc:  # any parser bug: logged with its traceback, dead-lettered
             log.exception("catalog message on %s could not be parsed", incoming.topic)
-            reason = f"payload: could not be parsed ({type(exc).__name__})"
-            return ParsedMessage((), (Rejection(None, reason, bounded(incoming.payload)),))
+            return _unparsable(incoming, exc)
 
     async def _store_together(
         self, messages: list[tuple[int, ParsedMessage]]
@@ -192,53 +203,94 @@ class CatalogIntake:
                         pending.changed_later[change.sku] = change.version
 
     async def _store_in_parts(
-        self, pending: _LargeBatch, incoming: Incoming, message: ParsedMessage
-    ) -> list[ChangeResult | Quarantined]:
+        self, pending: _LargeBatch, incoming: Incoming, batch: RawBatch
+    ) -> None:
+        """Each part parsed (off the event loop), stored, its dead letters sent, and let go of
+        before the next; the receipt once the last part is stored."""
         started = time.perf_counter()
-        results: list[ChangeResult | Quarantined] = []
-        changes = message.changes
-        for start in range(0, len(changes), PART):
-            part = changes[start : start + PART]
-            kept = [c for c in part if pending.keeps(c)]
-            superseded = [c for c in part if not pending.keeps(c)]
-            results += await self._store_isolated(pending.arrival, kept, Priority.BULK)
-            results += [ChangeResult(change_sku(c), Stored.STALE) for c in superseded]
+        counts: Counter[str] = Counter()
+        for start in range(0, len(batch), PART):
+            try:
+                part = await asyncio.to_thread(batch.parse, start, start + PART)
+            except Exception as exc:  # a parser bug: this part is dead-lettered, not the rest
+                log.exception("a part of the batch on %s could not be parsed", incoming.topic)
+                part = _unparsable(incoming, exc)
+            kept = [c for c in part.changes if pending.keeps(c)]
+            results = await self._store_isolated(pending.arrival, kept, Priority.BULK)
+            counts[Stored.STALE] += len(part.changes) - len(kept)
+            letters, tally = _tally(_kept_only(part, kept), results)
+            counts.update(tally)
+            await self._dead_letters(incoming, letters)
         log.info(
             "stored %d catalog changes from %s in %.0f ms",
-            len(message.changes),
+            len(batch),
             incoming.topic,
             1000 * (time.perf_counter() - started),
         )
-        return results
+        await self._receipt(incoming, batch.subject, [], counts)
+
+    async def _dead_letters(self, incoming: Incoming, letters: Sequence[Rejection]) -> None:
+        for rejection in letters:
+            log.warning("catalog change rejected: %s", bounded(rejection.reason, 400))
+            await self.status.publish(
+                f"omnishelf/{self.store}/catalog-status/dead-letter",
+                rejection.dead_letter(incoming.topic),
+                qos=1,
+                retain=False,
+            )
 
     async def _receipt(
         self,
         incoming: Incoming,
-        parsed: ParsedMessage,
-        outcomes: Sequence[ChangeResult | Quarantined],
+        subject: dict[str, Any],
+        letters: Sequence[Rejection],
+        counts: Counter[str],
     ) -> None:
         """Dead letters for the rejected and quarantined changes, then the message's receipt."""
-        status = f"omnishelf/{self.store}/catalog-status"
-        letters = list(parsed.rejected)
-        for number, outcome in enumerate(outcomes):
-            if isinstance(outcome, Quarantined):
-                change = parsed.changes[number] if number < len(parsed.changes) else None
-                letters.append(
-                    Rejection(parsed.position(number), outcome.reason, _original(change))
-                )
-        for rejection in letters:
-            log.warning("catalog change rejected: %s", bounded(rejection.reason, 400))
-            await self.status.publish(
-                f"{status}/dead-letter", rejection.dead_letter(incoming.topic), qos=1, retain=False
-            )
-        receipt: dict[str, Any] = {"topic": incoming.topic, **parsed.subject}
-        results = [o for o in outcomes if isinstance(o, ChangeResult)]
-        for kind in ("accepted", "duplicate", "stale"):
-            receipt[kind] = sum(1 for r in results if r.outcome == kind)
-        receipt["rejected"] = len(letters)
+        await self._dead_letters(incoming, letters)
+        receipt: dict[str, Any] = {"topic": incoming.topic, **subject}
+        for kind in (Stored.ACCEPTED, Stored.DUPLICATE, Stored.STALE):
+            receipt[kind.value] = counts[kind]
+        receipt["rejected"] = counts["rejected"]
         await self.status.publish(
-            f"{status}/receipt", safe_json(receipt).encode(), qos=1, retain=False
+            f"omnishelf/{self.store}/catalog-status/receipt",
+            safe_json(receipt).encode(),
+            qos=1,
+            retain=False,
         )
+
+
+def _unparsable(incoming: Incoming, exc: Exception) -> ParsedMessage:
+    reason = f"payload: could not be parsed ({type(exc).__name__})"
+    return ParsedMessage((), (Rejection(None, reason, bounded(incoming.payload)),))
+
+
+def _kept_only(parsed: ParsedMessage, kept: list[Upsert | Delete]) -> ParsedMessage:
+    """The part with only the changes that were stored, each with its position."""
+    if len(kept) == len(parsed.changes):
+        return parsed
+    ids = {id(c) for c in kept}
+    pairs = [(c, parsed.position(n)) for n, c in enumerate(parsed.changes) if id(c) in ids]
+    return ParsedMessage(
+        tuple(c for c, _ in pairs), parsed.rejected, parsed.subject, tuple(p for _, p in pairs)
+    )
+
+
+def _tally(
+    parsed: ParsedMessage, outcomes: Sequence[ChangeResult | Quarantined]
+) -> tuple[list[Rejection], Counter[str]]:
+    """A message's (or part's) dead letters, its rejections then its quarantined changes, and
+    the counts of its outcomes; `outcomes` are the results of `parsed.changes`, in order."""
+    letters = list(parsed.rejected)
+    counts: Counter[str] = Counter()
+    for number, outcome in enumerate(outcomes):
+        if isinstance(outcome, Quarantined):
+            change = parsed.changes[number] if number < len(parsed.changes) else None
+            letters.append(Rejection(parsed.position(number), outcome.reason, _original(change)))
+        else:
+            counts[outcome.outcome] += 1
+    counts["rejected"] = len(letters)
+    return letters, counts
 
 
 def _original(change: Upsert | Delete | None) -> Any:

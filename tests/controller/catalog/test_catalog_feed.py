@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from controller.catalog.feed import Delete, Upsert, parse_catalog_message
+from controller.catalog.feed import Delete, Upsert, parse_batch, parse_catalog_message
 
 STORE = "ist-kadikoy"
 PREFIX = f"omnishelf/{STORE}/catalog/"
@@ -54,6 +54,18 @@ def test_batch_keeps_valid_changes_and_rejects_each_invalid_one():
         (3, "op: 'rename' is neither 'upsert' nor 'delete'"),
     ]
     assert rejected[0].original == batch["changes"][1]
+
+
+def test_a_parsed_batch_lets_go_of_its_raw_changes():
+    """parse_batch drops each raw change once it is parsed, so a store-wide batch is not held
+    as JSON objects and as items at once; a rejected change keeps its original."""
+    data = {"changes": [{"op": "upsert", "item": item("TR-1")}, {"op": "rename", "sku": "TR-4"}]}
+    parsed = parse_batch(data)
+    assert data["changes"] == [None, None]
+    assert parsed.rejected[0].original == {"op": "rename", "sku": "TR-4"}
+    (change,) = parsed.changes
+    assert isinstance(change, Upsert)
+    assert change.item.sku == "TR-1"
 
 
 def test_dead_letter_carries_reason_and_original():

@@ -4,6 +4,7 @@ database that cannot be written is not acknowledged, and every receipt names its
 
 from __future__ import annotations
 
+import gc
 import json
 import sqlite3
 from collections.abc import AsyncIterator
@@ -16,10 +17,11 @@ import aiosqlite
 import pytest
 
 from controller.catalog.feed import Delete, Upsert
+from controller.catalog.items import CatalogItem
 from controller.link import Incoming
 from controller.pipeline import intake as intake_module
 from controller.pipeline.ingest import ChangeResult, apply_changes
-from controller.pipeline.intake import CatalogIntake
+from controller.pipeline.intake import PART, CatalogIntake
 from controller.state.catalog_repo import get_item
 from controller.state.database import open_database
 from controller.state.labels_repo import Priority
@@ -76,14 +78,14 @@ async def test_a_message_the_parser_fails_on_is_dead_lettered_and_acknowledged(
 ) -> None:
     """An unexpected exception of the parser on one message (a bug) dead-letters that message;
     the handler returns (so the message is acknowledged) and the next message is stored."""
-    real = intake_module.parse_catalog_message
+    real = intake_module.read_catalog_message
 
-    def parse(store: str, topic: str, payload: bytes) -> Any:
+    def parse(store: str, topic: str, payload: bytes, *, parse_up_to: int) -> Any:
         if topic.endswith("/BUG"):
             raise RecursionError("maximum recursion depth exceeded")
-        return real(store, topic, payload)
+        return real(store, topic, payload, parse_up_to=parse_up_to)
 
-    monkeypatch.setattr(intake_module, "parse_catalog_message", parse)
+    monkeypatch.setattr(intake_module, "read_catalog_message", parse)
     sent = Sent()
     await _intake(conn, sent).on_messages(
         [_message("item/BUG", _item("BUG")), _message("item/OK", _item("OK"))]
@@ -118,6 +120,44 @@ async def test_a_change_that_fails_to_store_is_quarantined_and_its_neighbours_st
     assert await get_item(conn, "POISON") is None
     batch = next(r for r in sent.of("receipt") if r.get("batch_id") == "b-9")
     assert (batch["accepted"], batch["rejected"]) == (5, 1)
+
+
+async def test_a_large_batch_is_parsed_part_by_part_and_its_letters_name_their_index(
+    conn: aiosqlite.Connection,
+) -> None:
+    """A batch of 3 parts is never held whole as items: when a part is stored, the items of the
+    parts before it are gone and those after it not parsed yet. A rejection and a quarantined
+    change in different parts are dead-lettered with their index; the receipt counts all."""
+    size = 3 * PART
+    changes = [{"op": "upsert", "item": _item(f"PARTED-{n:05d}")} for n in range(size)]
+    changes[PART + 7] = {"op": "upsert", "item": {"sku": "BAD"}}  # no price: rejected
+    changes[2 * PART + 3] = {"op": "upsert", "item": _item("POISON")}
+    alive: list[int] = []
+    real = _intake(conn, Sent(), fail_on="POISON").apply
+
+    async def counting(changes: list[Upsert | Delete], priority: Priority | None) -> Any:
+        # Only this batch's items: other tests' items may still wait for the collector.
+        alive.append(
+            sum(
+                1
+                for o in gc.get_objects()
+                if isinstance(o, CatalogItem) and o.sku.startswith("PARTED-")
+            )
+        )
+        return await real(changes, priority)
+
+    sent = Sent()
+    intake = CatalogIntake(STORE, conn, counting, sent)
+    await intake.on_messages([_message("batch", {"batch_id": "reprice", "changes": changes})])
+    assert max(alive) <= PART, alive
+    letters = {letter["index"]: letter["reason"] for letter in sent.of("dead-letter")}
+    assert set(letters) == {PART + 7, 2 * PART + 3}, letters
+    assert "item.price: Field required" in letters[PART + 7]
+    assert letters[2 * PART + 3].startswith("could not be stored: OverflowError")
+    [receipt] = sent.of("receipt")
+    assert receipt["batch_id"] == "reprice"
+    assert (receipt["accepted"], receipt["rejected"]) == (size - 2, 2)
+    assert await get_item(conn, f"PARTED-{size - 1:05d}") is not None
 
 
 @pytest.mark.parametrize(
