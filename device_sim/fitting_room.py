@@ -3,11 +3,16 @@
 Shoppers arrive as a Poisson process, bring one to three items (ITEM_IN with the tag's EPC),
 the device asks the controller which sizes and colours are in stock (a REQUEST with a
 transaction id) and shows the response lines; sometimes a shopper presses for help.
+
+The tags are SGTIN-96 EPCs, as a retailer's garments carry them: `catalogue_tags` encodes them
+from catalog GTINs with the controller's own codec (gs1/epc.py), so what
+the simulator sends is what the controller decodes.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from device_sim.device import SimDevice
@@ -19,6 +24,25 @@ from firmware_protocol.messages import (
     RequestKind,
     Response,
 )
+from gs1.epc import FILTER_POS_ITEM, encode_sgtin96
+
+
+def catalogue_tags(
+    gtins: Iterable[str], company_prefix_length: int, *, tags_per_gtin: int = 3
+) -> tuple[str, ...]:
+    """The EPCs of the garments on the shop floor: `tags_per_gtin` tags of each catalog GTIN,
+    serials 1, 2, ..., as SGTIN-96 with the point-of-sale filter.
+
+    The company prefix length is GS1's assignment, not part of the GTIN; one length for the
+    whole catalog is a simulation's simplification (a real catalog has one per brand owner).
+    GTINs of restricted circulation (in-store codes 02, 20-29) name no trade item worldwide and
+    must not be passed here.
+    """
+    return tuple(
+        encode_sgtin96(gtin, company_prefix_length, serial, filter=FILTER_POS_ITEM)
+        for gtin in gtins
+        for serial in range(1, tags_per_gtin + 1)
+    )
 
 
 @dataclass
