@@ -23,8 +23,8 @@ Checked:
   `converge_s` (the labels' own reports against the controller's desired image; the stored
   versions against what HQ last had acknowledged);
 - no change the broker acknowledged to HQ is lost (its version, or a newer one, is stored);
-- the controller never stays half-alive: while the broker is up and work is pending it makes
-  progress, or it exits and is restarted.
+- the controller never stays half-alive: while the broker is up and work is due (a label to
+  render, a push whose attempt has come) it makes progress, or it exits and is restarted.
 """
 
 from __future__ import annotations
@@ -43,6 +43,7 @@ import tempfile
 import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -54,6 +55,36 @@ from controller.provisioning import new_store_secret
 
 CONVERGE_S = 60.0
 STALL_S = 30.0  # no progress for this long while work is pending and the broker is up
+
+
+@dataclass(frozen=True, slots=True)
+class Work:
+    """What the controller has to do, from its database."""
+
+    to_render: int
+    pushes_due: int
+    pushes_later: int  # a retry or an offline label's push, put off on purpose
+
+    @property
+    def due(self) -> int:
+        return self.to_render + self.pushes_due
+
+    def __str__(self) -> str:
+        return (
+            f"{self.to_render} to render, {self.pushes_due} pushes due, {self.pushes_later} put off"
+        )
+
+
+def work_in_db(db: Path, now: datetime) -> Work:
+    """The controller's work as its state database holds it at `now`."""
+    with contextlib.closing(sqlite3.connect(f"file:{db}?mode=ro", uri=True)) as conn:
+        to_render = conn.execute("SELECT COUNT(*) FROM render_queue").fetchone()[0]
+        retries = [
+            datetime.fromisoformat(at)
+            for (at,) in conn.execute("SELECT next_attempt_at FROM outbox")
+        ]
+    due = sum(1 for at in retries if at <= now)
+    return Work(int(to_render), due, len(retries) - due)
 
 
 @dataclass(frozen=True)
@@ -177,26 +208,32 @@ class ChaosRun:
                 self.start_controller()
 
     async def watch_progress(self) -> None:
-        """A controller alive with pending work, the broker up, and nothing moving: a stall."""
+        """A controller alive with work due, the broker up, and nothing moving: a stall.
+
+        Work is due when a label waits to be rendered or its push's next attempt has come. A
+        push put off on purpose (a lost push's retry backs off to 2 x check-in + 10 s, doubling;
+        an offline label's push waits for its Birth) is pending but not due: no progress while
+        only such pushes remain is the controller keeping its schedule, not a stall."""
         last: tuple[int, int] | None = None
         stalled_since: float | None = None
         while True:
             await asyncio.sleep(1.0)
             try:
                 state = await asyncio.to_thread(self._rig.converged_in_db)
+                work = await asyncio.to_thread(work_in_db, self._rig.db, datetime.now(UTC))
                 offline = await asyncio.to_thread(self._offline_labels)
             except sqlite3.Error:  # the disk is full: even reading needs a page now and then
                 continue
             self.report.peak_offline_devices = max(self.report.peak_offline_devices, offline)
             process = self._rig.controller
             alive = process is not None and process.poll() is None
-            if state != last or state[1] == 0 or not alive or not self.broker_up:
+            if state != last or not work.due or not alive or not self.broker_up:
                 last, stalled_since = state, None
                 continue
             stalled_since = stalled_since or time.monotonic()
             if time.monotonic() - stalled_since > STALL_S:
                 self.report.stalls += 1
-                self.report.problems.append(f"stall: {state[1]} pending, {state[0]} agreeing")
+                self.report.problems.append(f"stall: {work}, {state[0]} agreeing")
                 stalled_since = None
 
     # ---- HQ -----------------------------------------------------------------------------------
