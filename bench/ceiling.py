@@ -34,8 +34,10 @@ def cpu_section(run: StoreRun) -> Section:
     for phase in run.cpu_phases:
         section.notes.append(
             f"{phase.phase}: controller ceiling {phase.ceiling_labels_per_s:,.0f} labels/s"
-            f" (labels / controller process CPU s = {phase.labels:,} /"
-            f" {phase.controller_s:.1f}; {phase.controller_ms_per_label:.2f} ms a label);"
+            f" (labels / CPU s of the busier of its processes = {phase.labels:,} /"
+            f" {max(phase.controller_s, phase.link_s):.1f}; controller"
+            f" {phase.controller_ms_per_label:.2f} ms a label, device link"
+            f" {phase.link_ms_per_label:.2f});"
             f" the store moved {phase.labels / phase.wall_s:,.0f} labels/s in {phase.wall_s:.1f} s"
             " of wall time."
         )
@@ -77,6 +79,7 @@ def scale_row(run: StoreRun) -> dict[str, Any]:
         row[f"{prefix}_controller_ms_per_label"] = round(phase.controller_ms_per_label, 3)
         row[f"{prefix}_loop_ms_per_label"] = round(phase.loop_s * 1000 / phase.labels, 3)
         row[f"{prefix}_database_ms_per_label"] = round(phase.database_s * 1000 / phase.labels, 3)
+        row[f"{prefix}_device_link_ms_per_label"] = round(phase.link_ms_per_label, 3)
     if reprice is not None:
         row["reprice_ceiling_labels_per_s"] = round(reprice.ceiling_labels_per_s)
     row["controller_rss_mb"] = run.memory.get("controller_rss_mb")

@@ -6,7 +6,8 @@ CPU seconds are not (much), so each phase takes two snapshots and reports the di
 - the controller process, split by thread: its event loop (the main thread: `omnishelf serve`
   runs asyncio there), its database threads (one per aiosqlite connection) and the rest
   (asyncio's default executor, the render pool's handler threads, threads that ended);
-- its render worker processes (the sum over its children);
+- its device link process (controller/device_link/: the device session's MQTT work);
+- its render worker processes (the sum over its other children);
 - the simulator process, Mosquitto, and this process (HQ and the report watch).
 
 Threads are told apart by their Python stacks, read once per snapshot with `py-spy dump`:
@@ -15,8 +16,10 @@ and the controller's threads are created by libraries. A thread whose stack runs
 connection loop is a database thread. Without py-spy every thread but the main one counts as
 "other".
 
-The controller's ceiling is labels / controller process CPU s: the labels a second it could move
-if it had a core to itself, whatever the other processes on the machine take.
+The controller's ceiling is labels / the CPU s of the busier of its two processes (the controller
+and its device link): the labels a second it could move if each had a core to itself, whatever
+the other processes on the machine take. Both processes' CPU per label is shown too, so that
+moving work from one to the other is never mistaken for removing it.
 """
 
 from __future__ import annotations
@@ -37,6 +40,7 @@ from bench.harness import children
 DATABASE = "database"
 EVENT_LOOP = "event loop"
 OTHER = "other"
+LINK_WORKER = "controller.device_link.worker"  # its module, on its command line
 _THREAD = re.compile(r'^Thread (0x[0-9A-Fa-f]+|\d+) \([^)]*\)(?:: "(?P<name>[^"]*)")?')
 
 
@@ -100,6 +104,7 @@ class Snapshot:
     controller_pid: int
     processes: dict[str, float]
     workers: dict[int, float]  # render worker pid -> its CPU s
+    link: dict[int, float]  # the device link process's pid -> its CPU s (one, or none)
     threads: dict[int, float]  # controller tid -> its CPU s
     kinds: ThreadKinds
 
@@ -119,13 +124,16 @@ def snapshot(parties: Parties, at: float, *, kinds: ThreadKinds | None = None) -
             with contextlib.suppress(psutil.Error):
                 processes[name] = _cpu(psutil.Process(pid))
     workers: dict[int, float] = {}
+    link: dict[int, float] = {}
     for child in children(parties.controller):
         with contextlib.suppress(psutil.Error):  # ended meanwhile
-            workers[child] = _cpu(psutil.Process(child))
+            process = psutil.Process(child)
+            is_link = LINK_WORKER in process.cmdline()
+            (link if is_link else workers)[child] = _cpu(process)
     threads = {t.id: t.user_time + t.system_time for t in controller.threads()}
     if kinds is None:
         kinds = thread_kinds(parties.controller)
-    return Snapshot(at, parties.controller, processes, workers, threads, kinds)
+    return Snapshot(at, parties.controller, processes, workers, link, threads, kinds)
 
 
 @dataclass(frozen=True)
@@ -140,6 +148,7 @@ class PhaseCpu:
     database_s: float
     other_threads_s: float
     database_threads: int
+    link_s: float  # the device link process (0 when the controller runs its session itself)
     workers_s: float
     workers: int
     simulator_s: float
@@ -148,11 +157,17 @@ class PhaseCpu:
 
     @property
     def ceiling_labels_per_s(self) -> float:
-        return self.labels / self.controller_s if self.controller_s > 0 else float("nan")
+        """Labels / CPU s of the busier of the controller's two processes."""
+        busiest = max(self.controller_s, self.link_s)
+        return self.labels / busiest if busiest > 0 else float("nan")
 
     @property
     def controller_ms_per_label(self) -> float:
         return self.controller_s * 1000 / self.labels if self.labels else float("nan")
+
+    @property
+    def link_ms_per_label(self) -> float:
+        return self.link_s * 1000 / self.labels if self.labels else float("nan")
 
     def parts(self) -> list[tuple[str, float]]:
         return [
@@ -160,6 +175,8 @@ class PhaseCpu:
             (f"controller: database threads ({self.database_threads})", self.database_s),
             ("controller: other threads", self.other_threads_s),
             ("controller process", self.controller_s),
+            ("device link process", self.link_s),
+            ("controller + device link", self.controller_s + self.link_s),
             (f"render workers + forkserver ({self.workers} processes)", self.workers_s),
             ("simulator process", self.simulator_s),
             ("mosquitto", self.broker_s),
@@ -176,6 +193,8 @@ class PhaseCpu:
             "database_threads_cpu_s": round(self.database_s, 2),
             "database_threads": self.database_threads,
             "other_threads_cpu_s": round(self.other_threads_s, 2),
+            "device_link_cpu_s": round(self.link_s, 2),
+            "device_link_ms_per_label": round(self.link_ms_per_label, 3),
             "render_workers_cpu_s": round(self.workers_s, 2),
             "render_workers": self.workers,
             "simulator_cpu_s": round(self.simulator_s, 2),
@@ -196,6 +215,7 @@ def used(phase: str, labels: int, before: Snapshot, after: Snapshot) -> PhaseCpu
     controller = after.processes["controller"] - before.processes["controller"]
     ended = controller - sum(by_kind.values())  # threads that ended before `after`
     workers = sum(s - before.workers.get(w, 0.0) for w, s in after.workers.items())
+    link = sum(s - before.link.get(p, 0.0) for p, s in after.link.items())
 
     def delta(name: str) -> float:
         return after.processes.get(name, 0.0) - before.processes.get(name, 0.0)
@@ -209,6 +229,7 @@ def used(phase: str, labels: int, before: Snapshot, after: Snapshot) -> PhaseCpu
         database_s=by_kind[DATABASE],
         other_threads_s=by_kind[OTHER] + max(0.0, ended),
         database_threads=sum(1 for t in after.threads if kinds.kinds.get(t) == DATABASE),
+        link_s=link,
         workers_s=workers,
         workers=len(after.workers),
         simulator_s=delta("simulator"),

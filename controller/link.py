@@ -110,8 +110,16 @@ class SessionConfig:
 class MqttSession:
     """One connection, kept up until cancelled; `publish` waits for it to be connected."""
 
-    def __init__(self, config: SessionConfig, subscriptions: dict[str, int], handler: Handler):
+    def __init__(
+        self,
+        config: SessionConfig,
+        subscriptions: dict[str, int],
+        handler: Handler,
+        *,
+        on_connection: Callable[[bool], None] | None = None,
+    ) -> None:
         self.config = config
+        self._on_connection = on_connection  # told each time a connection is up (True) or ends
         self._subscriptions = dict(subscriptions)
         self._handler = handler
         self._client: aiomqtt.Client | None = None
@@ -183,8 +191,11 @@ class MqttSession:
             except* aiomqtt.MqttError as lost:  # raised alone, or by the handlers' TaskGroup
                 log.warning("%s: connection lost: %s", self.config.client_id, lost.exceptions[0])
             finally:
+                was_up = self.connected.is_set()
                 self.connected.clear()
                 self._client = None
+                if was_up and self._on_connection is not None:
+                    self._on_connection(False)
             _raise_if_cancelled(cancels)  # one the handlers' TaskGroup dropped for its error
             lasted = None if self._connected_at is None else time.monotonic() - self._connected_at
             backoff.connection_ended(lasted)
@@ -223,6 +234,8 @@ class MqttSession:
             self.connections += 1
             self.connected.set()
             log.info("%s: connected (%d)", self.config.client_id, self.connections)
+            if self._on_connection is not None:
+                self._on_connection(True)
             if self.config.concurrency > 1:
                 await self._handle_concurrently(client)
             while True:

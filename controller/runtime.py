@@ -22,6 +22,7 @@ from controller.catalog.feed import Delete, Upsert
 from controller.catalog.labels import StoreContext
 from controller.convergence_log import ConvergenceLog
 from controller.device_intake import DeviceIntake
+from controller.device_link.process import DeviceLinkProcess
 from controller.fleet import Fleet
 from controller.link import Incoming, MqttSession, SessionConfig
 from controller.operations import StaffOperations
@@ -66,19 +67,25 @@ class Controller:
         broker = settings.broker_address()
         secret = settings.secret()
         devices_user, catalog = controller_user(self.store), catalog_user(self.store)
-        self.devices_link = MqttSession(
-            SessionConfig(
-                broker,
-                devices_user,
-                devices_user,
-                client_password(secret, devices_user),
-                # The push stage's senders bound what is in flight (SENDERS batches of about
-                # SEND_BATCH_MESSAGES); a paho window on top cost a rescan at every PUBACK.
-                max_inflight=0,
-            ),
-            {controller_subscription(self.store): 1},
-            self._on_device_messages,
+        devices_config = SessionConfig(
+            broker,
+            devices_user,
+            devices_user,
+            client_password(secret, devices_user),
+            # The push stage's senders bound what is in flight (SENDERS batches of about
+            # SEND_BATCH_MESSAGES); a paho window on top cost a rescan at every PUBACK.
+            max_inflight=0,
         )
+        devices_topics = {controller_subscription(self.store): 1}
+        self.devices_link: MqttSession | DeviceLinkProcess
+        if settings.device_link_process:
+            self.devices_link = DeviceLinkProcess(
+                devices_config, devices_topics, self._on_device_messages
+            )
+        else:
+            self.devices_link = MqttSession(
+                devices_config, devices_topics, self._on_device_messages
+            )
         self.catalog_link = MqttSession(
             SessionConfig(
                 broker,

@@ -40,6 +40,9 @@ class Settings(BaseSettings):
     review_url_pattern: str = "https://reviews.example/{store}/{sku}"
     redirect_hosts: tuple[str, ...] = ("reviews.example",)  # the only hosts /q/ redirects to
     render_workers: Annotated[int, Field(ge=1, le=64)] = max(1, os.cpu_count() or 1)
+    # The device session's MQTT work in a process of its own (controller/device_link/), so that
+    # it takes a second core; False: in the controller's process (one core does everything).
+    device_link_process: bool = True
     max_push_attempts: Annotated[int, Field(ge=1, le=100)] = 6
     adopt: tuple[str, ...] = ()  # glob patterns of device ids adopted at their first birth
     # Access points may speak for other devices, so they are adopted only explicitly: by an admin

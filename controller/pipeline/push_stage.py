@@ -48,7 +48,7 @@ from controller.pipeline.prepared import (
 from controller.report_check import ReportCheck
 from controller.state.database import transaction
 from controller.state.devices_repo import Device, devices_by_id
-from controller.state.fleet_repo import set_problem
+from controller.state.fleet_repo import having_problem, set_problem
 from controller.state.labels_repo import (
     DesiredImage,
     Priority,
@@ -308,9 +308,8 @@ class PushStage:
                 await set_problem(self.conn, address.device, "panel refresh failed", now)
             if self.transfers.on_reported(address.device, reported) is Outcome.SETTLED:
                 settled.append(address.device)
-        for device_id, label in (await devices_by_id(self.conn, settled)).items():
-            if label.problem and label.problem.startswith(PUSH_PROBLEM):
-                await set_problem(self.conn, device_id, None, now)
+        for device_id in await having_problem(self.conn, settled, PUSH_PROBLEM):
+            await set_problem(self.conn, device_id, None, now)
         return bool(settled) or corrected > 0
 
     async def on_transfer_request(self, address: DeviceAddress, request: XferRequest) -> None:

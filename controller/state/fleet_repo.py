@@ -19,15 +19,16 @@ Birth brings back those still alive and makes their waiting pushes due.
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 import aiosqlite
 
-from controller.state.database import transaction
+from controller.state.database import in_chunks, transaction
 from controller.state.devices_repo import Device, _device, is_access_point
-from controller.state.units import run_unit
+from controller.state.units import run_read, run_unit
 
 LOW_BATTERY_MV = 2400
 WEAK_RSSI_DBM = -85
@@ -209,6 +210,28 @@ async def set_problem(
                 " WHERE device_id = ?",
                 (problem, at.isoformat(), device_id),
             )
+
+
+async def having_problem(
+    conn: aiosqlite.Connection, device_ids: Sequence[str], prefix: str
+) -> list[str]:
+    """Those of `device_ids` whose problem starts with `prefix`, in one hop (a push round asks
+    this of every label a batch of reports settled; few have one)."""
+    if not device_ids:
+        return []
+    return await run_read(conn, _having_problem, tuple(device_ids), prefix)
+
+
+def _having_problem(db: sqlite3.Connection, device_ids: tuple[str, ...], prefix: str) -> list[str]:
+    found: list[str] = []
+    for part, marks in in_chunks(device_ids):
+        query = (
+            f"SELECT device_id FROM devices WHERE device_id IN ({marks})"  # noqa: S608
+            " AND substr(problem, 1, ?) = ?"
+        )
+        rows = db.execute(query, (*part, len(prefix), prefix)).fetchall()
+        found += [row[0] for row in rows]
+    return found
 
 
 async def adopt(conn: aiosqlite.Connection, device_id: str) -> bool:

@@ -24,7 +24,7 @@ import aiosqlite
 
 from controller.convergence import Counts
 from controller.state.database import in_chunks, transaction
-from controller.state.units import run_rederivable_unit
+from controller.state.units import run_read, run_rederivable_unit
 from firmware_protocol.transfer import compress_planes
 
 ISSUED_KEPT = 16  # issued revisions remembered per label (state/revisions_repo.py)
@@ -269,21 +269,23 @@ async def due_pushes(
 
     One query per priority, each a range of the (priority, next_attempt_at) index that stops at
     `limit`: during a reprice the outbox holds every label waiting for its report, and a query
-    over all priorities at once read and sorted all of them at every round."""
+    over all priorities at once read and sorted all of them at every round. All of them in one
+    hop to the database's thread (a push round runs after every batch of reports)."""
     ceiling = int(below) if below is not None else len(Priority)
+    return await run_read(conn, _due_pushes, now.isoformat(), limit, ceiling)
+
+
+def _due_pushes(db: sqlite3.Connection, now: str, limit: int, ceiling: int) -> list[Push]:
     pushes: list[Push] = []
     for priority in Priority:
         if priority >= ceiling or len(pushes) >= limit:
             break
-        async with conn.execute(
-            "SELECT device_id, revision, priority, reason, attempts FROM outbox"
+        rows = db.execute(
+            "SELECT device_id, revision, reason, attempts FROM outbox"
             " WHERE priority = ? AND next_attempt_at <= ? ORDER BY next_attempt_at LIMIT ?",
-            (int(priority), now.isoformat(), limit - len(pushes)),
-        ) as cursor:
-            rows = await cursor.fetchall()
-        pushes += [
-            Push(r["device_id"], r["revision"], priority, r["reason"], r["attempts"]) for r in rows
-        ]
+            (int(priority), now, limit - len(pushes)),
+        ).fetchall()
+        pushes += [Push(r[0], r[1], priority, r[2], r[3]) for r in rows]
     return pushes
 
 

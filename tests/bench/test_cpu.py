@@ -12,6 +12,7 @@ import pytest
 
 from bench import cpu
 from bench.ceiling import cpu_section, scale_section
+from bench.harness import children
 from bench.pipeline import StoreRun
 from bench.profile_report import read_profile, report
 from bench.store_rig import StoreShape
@@ -75,7 +76,56 @@ def test_a_phase_counts_each_thread_kind(controller_like: int) -> None:
     assert used.ceiling_labels_per_s == pytest.approx(100 / used.controller_s)
 
 
-def _phase(name: str, labels: int, controller_s: float) -> cpu.PhaseCpu:
+# A process with two children that burn CPU: one a render worker, the other with the device
+# link's module on its command line.
+PARENT = textwrap.dedent(
+    """
+    import subprocess, sys, time
+
+    spin = (
+        "import sys, time\\nend = time.process_time() + float(sys.argv[1])\\n"
+        "while time.process_time() < end: pass\\ntime.sleep(30)"
+    )
+    worker = subprocess.Popen([sys.executable, "-c", spin, "0.2"])
+    link = subprocess.Popen([sys.executable, "-c", spin, "0.5", "controller.device_link.worker"])
+    print("ready", flush=True)
+    time.sleep(30)
+    """
+)
+
+
+def test_the_device_link_process_is_counted_apart_from_the_render_workers() -> None:
+    parent = subprocess.Popen([sys.executable, "-c", PARENT], stdout=subprocess.PIPE, text=True)
+    try:
+        assert parent.stdout is not None
+        assert parent.stdout.readline().strip() == "ready"
+        parties = cpu.Parties(parent.pid, None, None)
+        before = cpu.snapshot(parties, time.perf_counter(), kinds=cpu.ThreadKinds())
+        assert len(before.link) == 1
+        assert len(before.workers) == 1
+        time.sleep(1.5)
+        after = cpu.snapshot(parties, time.perf_counter(), kinds=cpu.ThreadKinds())
+    finally:
+        for child in children(parent.pid):
+            subprocess.run(["kill", "-9", str(child)], check=False)
+        parent.kill()
+        parent.wait()
+        if parent.stdout is not None:
+            parent.stdout.close()
+    used = cpu.used("reprice", 100, before, after)
+    assert used.workers == 1
+    # Each spun its share after the first snapshot at the latest: the link spins longer.
+    assert used.link_s > used.workers_s
+    assert used.link_s + used.workers_s <= 0.7 + 0.05
+
+
+def test_the_ceiling_is_set_by_the_busier_of_the_controllers_processes() -> None:
+    assert _phase("reprice", 1000, 2.0, link_s=0.5).ceiling_labels_per_s == 500
+    assert _phase("reprice", 1000, 0.5, link_s=2.0).ceiling_labels_per_s == 500
+    assert _phase("reprice", 1000, 2.0, link_s=0.5).link_ms_per_label == 0.5
+
+
+def _phase(name: str, labels: int, controller_s: float, *, link_s: float = 0.0) -> cpu.PhaseCpu:
     return cpu.PhaseCpu(
         phase=name,
         labels=labels,
@@ -85,6 +135,7 @@ def _phase(name: str, labels: int, controller_s: float) -> cpu.PhaseCpu:
         database_s=controller_s * 0.25,
         other_threads_s=controller_s * 0.05,
         database_threads=2,
+        link_s=link_s,
         workers_s=8.0,
         workers=4,
         simulator_s=2.0,
@@ -106,9 +157,9 @@ def _run(labels: int, ms_per_label: float) -> StoreRun:
 
 
 def test_the_cpu_section_shows_each_party_and_the_ceiling() -> None:
-    """Eight parties per phase; the notes give labels / controller CPU s."""
+    """Ten parties per phase; the notes give labels / controller CPU s."""
     section = cpu_section(_run(5000, 1.4))
-    assert len(section.rows) == 16
+    assert len(section.rows) == 20
     reprice = [r for r in section.rows if r["phase"] == "reprice"]
     assert reprice[3]["party"] == "controller process"
     assert reprice[3]["cpu_s"] == 7.0

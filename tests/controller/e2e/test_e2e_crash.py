@@ -1,10 +1,15 @@
-"""The controller killed with SIGKILL in the middle of a 1,000-label reprice, then restarted."""
+"""The controller killed with SIGKILL in the middle of a 1,000-label reprice, then restarted; its
+device link process killed in the middle of one."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import os
+import signal
 import time
 from collections import defaultdict
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -12,6 +17,7 @@ import pytest
 
 from controller.catalog.feed import Upsert
 from controller.catalog.items import CatalogItem
+from controller.device_link.process import WORKER
 from controller.local_broker import LocalBroker
 from controller.pipeline.ingest import apply_changes
 from controller.state.database import open_database
@@ -19,6 +25,7 @@ from controller.state.devices_repo import bind
 from controller.state.fleet_repo import BirthFacts, record_birth
 from device_sim.behaviour import Behaviour
 from firmware_protocol.messages import NO_HASH
+from tests.support.processes import RunningProcess, descendants
 from tests.support.running import running
 from tests.support.serve_process import converged, start_serve
 from tests.support.store_kit import Store, fresh_planes, item, store_with_labels
@@ -88,23 +95,65 @@ class ShelfWatch:
                 history.append(shown)
 
 
-async def test_sigkill_mid_batch_then_restart_converges_without_loss_or_regression(
+def _store(
     broker: LocalBroker, store_id: str, tmp_path: Path
-):
-    """Killed mid-reprice, restarted: every label converges to the latest prices (including a
-    batch published while it was dead), and no label ever went back to older content."""
-    behaviour = Behaviour.instant()
-    log = tmp_path / "controller.log"
-    async with store_with_labels(
+) -> contextlib.AbstractAsyncContextManager[Store]:
+    """LABELS instant labels behind 10 access points, no controller (the test starts serve)."""
+    return store_with_labels(
         broker,
         store_id,
         tmp_path,
         labels=LABELS,
         models=(),
-        behaviour=behaviour,
+        behaviour=Behaviour.instant(),
         access_points=10,
         with_controller=False,
-    ) as rig:
+    )
+
+
+async def _start_reprice(rig: Store, first: dict[str, bytes]) -> Callable[[], int]:
+    """HQ reprices every item; returns once a twentieth of the labels show it, with the count
+    of labels that do."""
+    changes = [
+        {"op": "upsert", "item": item(f"SKU-{n:03d}", f"{20 + n}.50", version=2)}
+        for n in range(ITEMS)
+    ]
+    await rig.publish("batch", {"batch_id": "reprice-1", "changes": changes})
+
+    def repriced() -> int:
+        return sum(1 for lb in rig.sim.labels() if lb.displayed_hash != first[lb.device_id])
+
+    for _ in range(30_000):  # at most a minute, polling the simulated shelf
+        if repriced() >= LABELS // 20:
+            break
+        await asyncio.sleep(0.002)
+    return repriced
+
+
+async def _fresh_and_never_back(
+    rig: Store, store_id: str, watch: ShelfWatch, first: dict[str, bytes]
+) -> None:
+    """Every label shows what its item says now, and none ever showed an older image."""
+    async with open_database(rig.db) as conn:
+        now = datetime.now(UTC)
+        for label in rig.sim.labels():
+            expected = await fresh_planes(conn, store_id, label.device_id, now)
+            assert label.planes() == expected, label.device_id
+    for device_id, history in watch.seen.items():
+        revisions = [revision for revision, _ in history]
+        assert revisions == sorted(revisions), (device_id, revisions)
+        hashes = [content for _, content in history]
+        if first[device_id] in hashes[1:]:
+            pytest.fail(f"{device_id} showed its pre-reprice image again: {history}")
+
+
+async def test_sigkill_mid_batch_then_restart_converges_without_loss_or_regression(
+    broker: LocalBroker, store_id: str, tmp_path: Path
+) -> None:
+    """Killed mid-reprice, restarted: every label converges to the latest prices (including a
+    batch published while it was dead), and no label ever went back to older content."""
+    log = tmp_path / "controller.log"
+    async with _store(broker, store_id, tmp_path) as rig:
         await _prepare(rig)
         serve = start_serve(broker, store_id, rig.db, log, workers=2)
         try:
@@ -115,21 +164,7 @@ async def test_sigkill_mid_batch_then_restart_converges_without_loss_or_regressi
             assert NO_HASH not in first.values()
             watch = ShelfWatch(rig)
             async with running(watch.run()):
-                changes = [
-                    {"op": "upsert", "item": item(f"SKU-{n:03d}", f"{20 + n}.50", version=2)}
-                    for n in range(ITEMS)
-                ]
-                await rig.publish("batch", {"batch_id": "reprice-1", "changes": changes})
-
-                def repriced() -> int:
-                    return sum(
-                        1 for lb in rig.sim.labels() if lb.displayed_hash != first[lb.device_id]
-                    )
-
-                for _ in range(30_000):  # at most a minute, polling the simulated shelf
-                    if repriced() >= LABELS // 20:
-                        break
-                    await asyncio.sleep(0.002)
+                repriced = await _start_reprice(rig, first)
                 serve.kill()
                 at_kill = repriced()
                 assert LABELS // 20 <= at_kill < LABELS, f"killed with {at_kill} labels repriced"
@@ -149,15 +184,42 @@ async def test_sigkill_mid_batch_then_restart_converges_without_loss_or_regressi
                 watch.sample()
         finally:
             serve.kill()
+        await _fresh_and_never_back(rig, store_id, watch, first)
 
-        async with open_database(rig.db) as conn:
-            now = datetime.now(UTC)
-            for label in rig.sim.labels():
-                expected = await fresh_planes(conn, store_id, label.device_id, now)
-                assert label.planes() == expected, label.device_id
-        for device_id, history in watch.seen.items():
-            revisions = [revision for revision, _ in history]
-            assert revisions == sorted(revisions), (device_id, revisions)
-            hashes = [content for _, content in history]
-            if first[device_id] in hashes[1:]:
-                pytest.fail(f"{device_id} showed its pre-reprice image again: {history}")
+
+def _device_link(serve_pid: int) -> RunningProcess | None:
+    links = [p for p in descendants(serve_pid) if WORKER in p.command]
+    assert len(links) <= 1, links
+    return links[0] if links else None
+
+
+async def test_the_device_link_killed_mid_reprice_is_replaced_and_the_store_converges(
+    broker: LocalBroker, store_id: str, tmp_path: Path
+) -> None:
+    """The controller's device link process (its MQTT session) SIGKILLed in the middle of a
+    reprice: the controller runs on, starts another, and every label converges to the new
+    prices without ever going back."""
+    async with _store(broker, store_id, tmp_path) as rig:
+        await _prepare(rig)
+        serve = start_serve(broker, store_id, rig.db, tmp_path / "controller.log", workers=2)
+        try:
+            await converged(rig, within_s=120)
+            first = {label.device_id: label.displayed_hash for label in rig.sim.labels()}
+            link = _device_link(serve.pid)
+            assert link is not None
+            watch = ShelfWatch(rig)
+            async with running(watch.run()):
+                repriced = await _start_reprice(rig, first)
+                os.kill(link.pid, signal.SIGKILL)
+                at_kill = repriced()
+                assert at_kill < LABELS, "the reprice was over before the link was killed"
+                await converged(rig, within_s=120)
+                watch.sample()
+            assert serve.process.poll() is None, serve.output()
+            replacement = _device_link(serve.pid)
+            assert replacement is not None
+            assert replacement.pid != link.pid
+            assert "device link process ended" in serve.output()
+        finally:
+            serve.kill()
+        await _fresh_and_never_back(rig, store_id, watch, first)

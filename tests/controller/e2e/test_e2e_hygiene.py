@@ -238,13 +238,16 @@ async def test_finding_8_a_sigkilled_serve_leaves_no_process_behind(
     broker: LocalBroker, store_id: str, tmp_path: Path
 ) -> None:
     """`omnishelf serve` with two render processes, killed with SIGKILL: its forkserver,
-    workers and resource tracker end too (they used to run on, ~100 MB each)."""
+    workers, resource tracker and device link process end too (they used to run on, ~100 MB
+    each)."""
     serve = start_serve(broker, store_id, tmp_path / "state.db", tmp_path / "s.log", workers=2)
     started = []
     try:
         await serve.running()
         started = descendants(serve.pid)
-        assert len(started) == 4, started  # forkserver, 2 workers, resource tracker
+        # forkserver, 2 workers, resource tracker, the device link
+        assert len(started) == 5, started
+        assert sum("controller.device_link.worker" in p.command for p in started) == 1
         serve.process.send_signal(signal.SIGKILL)
         serve.process.wait()
         left = await asyncio.to_thread(wait_until_gone, started, 10)

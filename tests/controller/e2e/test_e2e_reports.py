@@ -3,8 +3,12 @@ PROTOCOL.md §4.7): a lie raises a problem and a corrective push, and never a pu
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
+from controller.pipeline.push_stage import PUSH_PROBLEM
 from controller.report_check import UNTRUSTED_PROBLEM
 from controller.state.devices_repo import device
+from controller.state.fleet_repo import set_problem
 from controller.state.labels_repo import label_state, unconfirmed_labels
 from device_sim.gateway import Gateway, Outgoing
 from firmware_protocol.messages import Reported, ReportResult
@@ -127,3 +131,27 @@ async def test_finding_7_a_birth_claiming_a_revision_above_the_desired_one_is_co
         assert found is not None
         assert found.problem is not None
         assert found.problem.startswith(UNTRUSTED_PROBLEM)
+
+
+async def test_a_confirmed_push_clears_a_push_problem_and_no_other(broker, store_id, tmp_path):
+    """A label's "no confirmation" problem ends when a push to it is confirmed; a problem of
+    another kind stays (it has its own way out)."""
+    async with store_with_labels(broker, store_id, tmp_path, labels=2) as rig:
+        pushed, other = label_id(1), label_id(2)
+        await _shown(rig, pushed)
+        await rig.ctl.operations.link(other, "TR-7", actor="test")
+        await rig.converged([other])
+        now = datetime.now(UTC)
+        await set_problem(rig.ctl.conn, pushed, f"{PUSH_PROBLEM} after 6 attempts", now)
+        await set_problem(rig.ctl.conn, other, "panel refresh failed", now)
+        await rig.publish_item(item("TR-7", "8.00"))  # a new image for both
+
+        async def cleared() -> bool:
+            found = await device(rig.ctl.conn, pushed)
+            return found is not None and found.problem is None
+
+        await rig.wait_until(cleared, what="the push problem cleared")
+        await rig.converged([pushed, other])
+        kept = await device(rig.ctl.conn, other)
+        assert kept is not None
+        assert kept.problem == "panel refresh failed"
