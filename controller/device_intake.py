@@ -8,6 +8,8 @@ two pending lists, each recorded in bulk:
   (state/device_facts.py) on the database's thread, the network actions after its commit
   (controller/fleet.py);
 - reports: judged and recorded together by the push stage (a few statements for the run).
+A shelf sensor's Telemetry is also fed to the shelves' pipeline (controller/shelf_service.py)
+as it is walked, in memory; what it says is recorded once per batch.
 Order is kept where it matters, per device: a message of a device that has something pending
 in the other list flushes that list first, and a message whose device or gateway has a Birth
 pending flushes the facts first (the Birth decides who may speak for the device: an access point
@@ -29,6 +31,7 @@ from controller.device_events import Verdict
 from controller.fleet import Fleet, measured
 from controller.link import Incoming
 from controller.pipeline.push_stage import PushStage
+from controller.shelf_service import ShelfService
 from controller.state.device_facts import DeviceFact, Died, Seen
 from firmware_protocol.codec import decode
 from firmware_protocol.errors import ProtocolError
@@ -58,10 +61,18 @@ class _Pending:
 
 
 class DeviceIntake:
-    def __init__(self, fleet: Fleet, push: PushStage, *, on_settled: Callable[[], None]) -> None:
+    def __init__(
+        self,
+        fleet: Fleet,
+        push: PushStage,
+        *,
+        on_settled: Callable[[], None],
+        shelves: ShelfService | None = None,
+    ) -> None:
         self.fleet = fleet
         self.push = push
         self.on_settled = on_settled  # a report settled a push or made a correction
+        self.shelves = shelves  # shelf sensors' lane_grams (controller/shelf_service.py)
 
     async def on_messages(self, batch: list[Incoming]) -> None:
         pending = _Pending()
@@ -72,6 +83,11 @@ class DeviceIntake:
                 log.exception("failed to handle %s", incoming.topic)
         await self._flush_reports(pending)
         await self._flush_facts(pending)
+        if self.shelves is not None:
+            try:
+                await self.shelves.flush()
+            except Exception:
+                log.exception("failed to record shelf events")
 
     async def _walk(self, incoming: Incoming, pending: _Pending) -> None:
         if not incoming.payload:
@@ -108,6 +124,8 @@ class DeviceIntake:
             fact = Died(device, msg.session)
         elif isinstance(msg, Telemetry):
             fact = measured(address, msg)
+            if msg.lane_grams and self.shelves is not None:
+                self.shelves.on_telemetry(device, msg.lane_grams)  # never raises; no I/O
         elif isinstance(msg, XferRequest):
             if device in pending.fact_devices:
                 await self._flush_facts(pending)  # its Birth forgets transfers in RAM

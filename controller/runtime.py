@@ -32,6 +32,8 @@ from controller.pipeline.push_stage import PushStage
 from controller.pipeline.render_stage import PreparedRound, RenderStage
 from controller.pipeline.schedule import switch_due_promotions
 from controller.settings import Settings
+from controller.shelf_service import POLL_S as SHELF_POLL_S
+from controller.shelf_service import ShelfService
 from controller.state.labels_repo import Priority
 from firmware_protocol.topics import (
     controller_subscription,
@@ -128,8 +130,9 @@ class Controller:
         self._render_kick = asyncio.Event()
         self._urgent = asyncio.Event()  # work that goes before bulk rounds was queued
         self._push_kick = asyncio.Event()
+        self.shelves = ShelfService(conn, clock)
         self.device_intake = DeviceIntake(
-            self.fleet, self.push_stage, on_settled=self._push_kick.set
+            self.fleet, self.push_stage, on_settled=self._push_kick.set, shelves=self.shelves
         )
         self.push_stage.on_drained = self._push_kick.set
         self.ready = asyncio.Event()
@@ -142,12 +145,14 @@ class Controller:
         self._push_kick.set()
 
     async def run(self) -> None:
+        await self.shelves.load()  # the persisted tares, before the first report is fed
         async with asyncio.TaskGroup() as tasks:
             tasks.create_task(self.devices_link.run(), name="mqtt-devices")
             tasks.create_task(self.catalog_link.run(), name="mqtt-catalog")
             tasks.create_task(self._render_loop(), name="render")
             tasks.create_task(self._push_loop(), name="push")
             tasks.create_task(self._schedule_loop(), name="promotions")
+            tasks.create_task(self._shelf_loop(), name="shelves")
             # "converging: 4,000 / 20,000 labels confirmed, ~45 s left" (one count query a line)
             tasks.create_task(ConvergenceLog(self.render_stage.reader).run(), name="convergence")
             for i in range(self.push_stage.senders):
@@ -214,6 +219,14 @@ class Controller:
             if await switch_due_promotions(self.conn, self.clock()):
                 self._render_kick.set()
             await asyncio.sleep(POLL_S)
+
+    async def _shelf_loop(self) -> None:
+        while True:
+            await asyncio.sleep(SHELF_POLL_S)
+            try:
+                await self.shelves.poll()
+            except Exception:  # a failed write is tried again with the next poll's events
+                log.exception("shelves: poll failed")
 
     # ---- catalog ------------------------------------------------------------------------------
 

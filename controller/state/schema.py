@@ -12,7 +12,9 @@ What each table proves or remembers:
 - outbox: pushes not yet confirmed, one row per label (latest wins), durable across crashes;
 - render_queue: labels to render again, durable so a crash loses no catalog change;
 - audit_log, scans: who changed what and when; shoppers' QR scans;
-- api_tokens: the REST API's credentials (hashed) and their roles.
+- api_tokens: the REST API's credentials (hashed) and their roles;
+- shelf_lanes, shelf_calibrations, shelf_events: which item each shelf lane holds, its
+  persisted calibration (tare, unit weight), and what the weight pipeline reported.
 """
 
 from __future__ import annotations
@@ -155,6 +157,42 @@ MIGRATIONS: tuple[str, ...] = (
     INSERT OR IGNORE INTO label_revisions
         SELECT device_id, desired_revision, desired_hash FROM label_state
         WHERE desired_hash IS NOT NULL AND desired_revision > 0;
+    """,
+    # 5: smart shelves (controller/state/shelves_repo.py, docs/shelves.md)
+    """
+    CREATE TABLE shelf_lanes (          -- which item each lane of a shelf sensor holds
+        device_id TEXT NOT NULL,
+        lane INTEGER NOT NULL CHECK (lane >= 0),   -- 0-based index into lane_grams
+        sku TEXT NOT NULL,
+        unit_g REAL NOT NULL CHECK (unit_g > 0),
+        low_stock INTEGER NOT NULL CHECK (low_stock >= 0),
+        capacity INTEGER CHECK (capacity IS NULL OR capacity > 0),
+        linked_at TEXT NOT NULL,
+        linked_by TEXT NOT NULL,
+        PRIMARY KEY (device_id, lane)
+    ) WITHOUT ROWID;
+    CREATE TABLE shelf_calibrations (   -- kept by the controller: never a tare taken at boot
+        device_id TEXT NOT NULL,
+        lane INTEGER NOT NULL,
+        tare_g REAL NOT NULL,
+        unit_g REAL NOT NULL,
+        noise_g REAL NOT NULL,
+        source TEXT NOT NULL,          -- "linked", "tared by staff", "drift corrected ...", ...
+        document TEXT NOT NULL,        -- the whole LaneCalibration as JSON
+        updated_at TEXT NOT NULL,
+        PRIMARY KEY (device_id, lane)
+    ) WITHOUT ROWID;
+    CREATE TABLE shelf_events (         -- what the pipeline said, for staff and dashboards
+        id INTEGER PRIMARY KEY,
+        kind TEXT NOT NULL,            -- "LowStock", "OutOfStock", "StockCounted", ...
+        device_id TEXT NOT NULL,
+        lane INTEGER,                  -- NULL: the whole sensor (offline, online)
+        sku TEXT,
+        count INTEGER,
+        detail TEXT NOT NULL,          -- JSON
+        at TEXT NOT NULL
+    );
+    CREATE INDEX shelf_events_by_lane ON shelf_events(device_id, lane, id);
     """,
 )
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -78,11 +78,12 @@ async def open_api(
     *,
     limits: EdgeLimits | None = None,
     client: tuple[str, int] = ("127.0.0.1", 123),
+    clock: Callable[[], datetime] = lambda: T0,
 ) -> AsyncIterator[Api]:
     """The app (lifespan entered) around a constructed, idle Controller, one token per role;
-    requests come from the address `client`."""
+    requests come from the address `client`; the controller's time is `clock`'s (T0)."""
     async with open_database(settings.state_db) as conn:
-        controller = Controller(settings, conn, BatchRenderer(1), clock=lambda: T0)
+        controller = Controller(settings, conn, BatchRenderer(1), clock=clock)
         app = create_app(settings, controller=controller, limits=limits)
         async with app.router.lifespan_context(app):
             transport = httpx.ASGITransport(app=app, client=client)

@@ -22,3 +22,10 @@ async def api(settings: Settings) -> AsyncIterator[Api]:
     """The app around a Controller that is constructed but not run: no broker is contacted."""
     async with open_api(settings) as opened:
         yield opened
+
+
+@pytest.fixture
+async def shelf_api(tmp_path: Path, store_id: str) -> AsyncIterator[Api]:
+    """The API of a store that adopts shelf sensors ("shelf-*") as well as labels."""
+    async with open_api(settings_for(tmp_path, store_id, adopt=("lbl-*", "shelf-*"))) as opened:
+        yield opened

@@ -1,0 +1,248 @@
+"""The smart shelves in the running controller: one `ShelfCounter` per sensor with a linked lane,
+fed by the device intake, its events and calibrations persisted (docs/shelves.md).
+
+- `on_telemetry` is called by the device intake for each admitted Telemetry with `lane_grams`
+  (controller/device_intake.py). It is synchronous and cheap: the pipeline's feed, the events kept
+  in memory. A sensor without a linked lane is counted (`ignored`), not an error; so is a
+  report whose lanes do not match the sensor's model; an exception in the pipeline is logged and
+  counted, and the next message is fed as usual.
+- `flush` records the events kept and the calibrations they changed in one unit of work: the
+  intake calls it once per batch of messages.
+- Telemetry carries no time (PROTOCOL.md §8.1), so a report's time is when the controller took
+  it (its clock): a report delayed in the broker is read late, never out of order.
+- `load` reads the links and the persisted calibrations at start: the tare comes from the
+  database, never from what a lane weighs at boot. `reload(device)` after a link or an unlink
+  builds that sensor's counter again: its lanes count again from their next stable level (about
+  35 s), read against their persisted tares.
+- `poll` (every POLL_S) raises SensorOffline for sensors silent for 180 s.
+- Staff: `confirm` (a counted lane) and `tare` (an emptied lane), recorded at once.
+
+Only the pure pipeline (controller/shelves/) decides anything; this module moves data.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import Counter
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, fields
+from datetime import UTC, datetime
+from enum import Enum
+from typing import Any
+
+import aiosqlite
+
+from controller.errors import ControllerError
+from controller.operations import OperationRefused
+from controller.shelves import LaneCalibration, LaneCounter, ShelfCounter
+from controller.shelves.events import CalibrationChanged, SampleRejected, ShelfEvent
+from controller.state.devices_repo import devices_by_id
+from controller.state.shelves_repo import (
+    CalibrationUpdate,
+    LaneLink,
+    NewShelfEvent,
+    calibrations,
+    lane_links,
+    record_shelf_events,
+)
+from firmware_protocol.models import DeviceKind, ModelId, model
+
+log = logging.getLogger(__name__)
+
+POLL_S = 5.0  # offline is 180 s: a poll every few seconds is plenty
+MAX_PENDING = 10_000  # events kept between flushes; beyond, the oldest are dropped (and counted)
+
+
+class ShelfRefused(OperationRefused):
+    """A staff operation on a lane that cannot be done (not linked, not stable): a 409."""
+
+
+def sensor_lanes(model_id: int) -> int | None:
+    """The lanes a shelf sensor's model declares; None when the model is no shelf sensor."""
+    try:
+        found = model(ModelId(model_id))
+    except (ValueError, KeyError):
+        return None
+    return found.lanes if found.kind is DeviceKind.SHELF_SENSOR and found.lanes else None
+
+
+@dataclass(slots=True)
+class _Sensor:
+    counter: ShelfCounter
+    lanes: int  # declared by the model: a report must carry exactly these
+    skus: dict[int, str]  # linked lane -> its item
+    by_lane: dict[int, LaneCounter]
+
+
+def _detail(event: ShelfEvent) -> dict[str, Any]:
+    detail: dict[str, Any] = {}
+    for f in fields(event):
+        if f.name in ("device_id", "lane", "t"):
+            continue
+        value = getattr(event, f.name)
+        if isinstance(value, LaneCalibration):
+            value = value.to_dict()
+        elif isinstance(value, Enum):
+            value = value.value
+        detail[f.name] = value
+    return detail
+
+
+class ShelfService:
+    def __init__(self, conn: aiosqlite.Connection, clock: Callable[[], datetime]) -> None:
+        self.conn = conn
+        self.clock = clock
+        self.ignored: Counter[str] = Counter()  # messages not fed, by why
+        self._sensors: dict[str, _Sensor] = {}
+        self._events: list[NewShelfEvent] = []
+        self._calibrations: list[CalibrationUpdate] = []
+
+    # ---- building the counters ----------------------------------------------------------------
+
+    async def load(self) -> None:
+        """Every linked sensor's counter, from the links and the persisted calibrations."""
+        links = await lane_links(self.conn)
+        sensors = {link.device_id for link in links}
+        built = {}
+        for device_id in sorted(sensors):
+            sensor = await self._build(device_id, [k for k in links if k.device_id == device_id])
+            if sensor is not None:
+                built[device_id] = sensor
+        self._sensors = built
+        log.info("shelves: %d sensors, %d linked lanes", len(built), len(links))
+
+    async def reload(self, device_id: str) -> None:
+        """Build one sensor's counter again (after a link or an unlink)."""
+        sensor = await self._build(device_id, await lane_links(self.conn, device_id))
+        if sensor is None:
+            self._sensors.pop(device_id, None)
+        else:
+            self._sensors[device_id] = sensor
+
+    async def _build(self, device_id: str, links: Sequence[LaneLink]) -> _Sensor | None:
+        registered = (await devices_by_id(self.conn, [device_id])).get(device_id)
+        lanes = None if registered is None else sensor_lanes(registered.model)
+        links = [link for link in links if lanes is not None and link.lane < lanes]
+        if lanes is None or not links:
+            return None
+        stored = await calibrations(self.conn, device_id)
+        cals = []
+        for link in links:
+            kept = stored.get((device_id, link.lane))
+            cals.append(kept[0] if kept else LaneCalibration(unit_g=link.unit_g))
+        counter = ShelfCounter(
+            device_id,
+            cals,
+            started_at=self._now(),
+            lane_numbers=[link.lane for link in links],
+        )
+        return _Sensor(
+            counter,
+            lanes,
+            {link.lane: link.sku for link in links},
+            {lane.lane: lane for lane in counter.lanes},
+        )
+
+    def _now(self) -> float:
+        return self.clock().timestamp()
+
+    # ---- reports ------------------------------------------------------------------------------
+
+    def on_telemetry(self, device_id: str, lane_grams: Sequence[int]) -> None:
+        """One sensor's report, fed now; never raises."""
+        sensor = self._sensors.get(device_id)
+        if sensor is None:
+            self.ignored["not linked"] += 1
+            return
+        if len(lane_grams) != sensor.lanes:
+            self.ignored["wrong lane count"] += 1
+            return
+        try:
+            weights = [lane_grams[lane] for lane in sensor.skus]
+            self._keep(sensor, sensor.counter.feed(self._now(), weights))
+        except Exception:  # one sensor's bad report must not stop the others'
+            self.ignored["failed"] += 1
+            log.exception("shelves: %s's report failed", device_id)
+
+    def _keep(self, sensor: _Sensor, events: Sequence[ShelfEvent]) -> None:
+        for event in events:
+            if isinstance(event, SampleRejected):
+                continue  # counted by the pipeline (rejected_samples), not stored one by one
+            at = datetime.fromtimestamp(event.t, UTC)
+            lane = event.lane
+            if isinstance(event, CalibrationChanged) and lane is not None:
+                update = CalibrationUpdate(
+                    event.device_id, lane, event.calibration, event.reason, at
+                )
+                self._calibrations.append(update)
+            self._events.append(
+                NewShelfEvent(
+                    kind=type(event).__name__,
+                    device_id=event.device_id,
+                    lane=lane,
+                    sku=None if lane is None else sensor.skus.get(lane),
+                    count=getattr(event, "count", None),
+                    detail=_detail(event),
+                    at=at,
+                )
+            )
+        if len(self._events) > MAX_PENDING:
+            self.ignored["events dropped"] += len(self._events) - MAX_PENDING
+            del self._events[:-MAX_PENDING]
+
+    async def flush(self) -> None:
+        """Record the events kept since the last flush (one unit of work)."""
+        events, updates = self._events, self._calibrations
+        if not events and not updates:
+            return
+        self._events, self._calibrations = [], []
+        try:
+            await record_shelf_events(self.conn, events, updates)
+        except BaseException:  # kept for the next flush (bounded by MAX_PENDING), then raised
+            self._events[:0], self._calibrations[:0] = events, updates
+            raise
+
+    async def poll(self) -> None:
+        """Sensors silent for too long are offline; then flush."""
+        now = self._now()
+        for sensor in self._sensors.values():
+            self._keep(sensor, sensor.counter.poll(now))
+        await self.flush()
+
+    # ---- what staff see and do ----------------------------------------------------------------
+
+    def lane(self, device_id: str, lane: int) -> LaneCounter | None:
+        """The live pipeline of a linked lane (None: not linked, or the sensor is no shelf)."""
+        sensor = self._sensors.get(device_id)
+        return None if sensor is None else sensor.by_lane.get(lane)
+
+    def last_report(self, device_id: str) -> float | None:
+        """The time of the sensor's last report fed (None: none since it was built)."""
+        sensor = self._sensors.get(device_id)
+        return None if sensor is None else sensor.counter.last_sample
+
+    def rejected(self, device_id: str) -> int:
+        sensor = self._sensors.get(device_id)
+        return 0 if sensor is None else sum(sensor.counter.rejected_samples().values())
+
+    async def confirm(self, device_id: str, lane: int, count: int) -> LaneCounter:
+        counter = self._linked(device_id, lane)
+        self._keep(self._sensors[device_id], counter.confirm(self._now(), count))
+        await self.flush()
+        return counter
+
+    async def tare(self, device_id: str, lane: int) -> LaneCounter:
+        counter = self._linked(device_id, lane)
+        try:
+            changed = counter.tare_now(self._now())
+        except ControllerError as exc:
+            raise ShelfRefused(str(exc)) from exc
+        self._keep(self._sensors[device_id], [changed])
+        await self.flush()
+        return counter
+
+    def _linked(self, device_id: str, lane: int) -> LaneCounter:
+        counter = self.lane(device_id, lane)
+        if counter is None:
+            raise ShelfRefused(f"{device_id} lane {lane} is not linked to an item")
+        return counter
