@@ -35,6 +35,7 @@ import uvicorn
 from broker_access.address import BrokerAddress
 from controller import http_server
 from controller.api.app import create_app
+from controller.api.rate_limits import EdgeLimits
 from controller.catalog.feed import Upsert
 from controller.catalog.items import CatalogItem
 from controller.convergence import Counts
@@ -261,12 +262,13 @@ async def running_demo(
     access_points: int | None = None,
     skus: int = DEFAULT_SKUS,
     behaviour: Behaviour = DEMO_BEHAVIOUR,
+    limits: EdgeLimits | None = None,
 ) -> AsyncIterator[DemoStack]:
     """The demo store, running until the block ends; see the module docstring.
 
     `port` 0 serves on a free port; `workers` render processes (default: one per core);
     `access_points` carry the labels (default: one per 100 labels; 0 = every label connects
-    directly).
+    directly); `limits` the HTTP edge's (default: the product's).
     """
     kind = pick_broker(broker)
     sock = listen_socket(port)
@@ -301,7 +303,11 @@ async def running_demo(
                 await _wait(sim_ready, sim_task, SIM_READY_TIMEOUT_S, "the simulator to connect")
                 async with running_controller(settings, workers=settings.render_workers) as ctl:
                     app = create_app(
-                        settings, controller=ctl, display=SimulatorDisplay(simulator), demo=True
+                        settings,
+                        controller=ctl,
+                        display=SimulatorDisplay(simulator),
+                        demo=True,
+                        limits=limits,
                     )
                     # Ctrl-C belongs to whoever runs the demo: it cancels the stack,
                     # which stops uvicorn.

@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator
 import pytest
 from playwright.async_api import Browser, BrowserContext, Page, async_playwright
 
+from controller.api.rate_limits import EdgeLimits, Rate
 from controller.demo.stack import DemoStack, running_demo
 from tests.controller.console.console_kit import log_in
 
@@ -33,9 +34,18 @@ def chromium_path() -> str:
 
 @pytest.fixture(scope="package")
 async def demo(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[DemoStack]:
-    """The demo stack with 60 labels; HQ stays quiet so that only the tests change prices."""
+    """The demo stack with 60 labels; HQ stays quiet so that only the tests change prices.
+
+    The package signs in some 40 times from one address: past the product's sign-in rate
+    (a burst of 10, then 5 a minute) a sign-in is answered 429 and the test waits in vain for the
+    home page, which happened on a fast CI machine. The throttle has its own tests
+    (test_console_sessions.py)."""
     async with running_demo(
-        tmp_path_factory.mktemp("demo"), labels=LABELS, catalog_interval_s=3600, workers=1
+        tmp_path_factory.mktemp("demo"),
+        labels=LABELS,
+        catalog_interval_s=3600,
+        workers=1,
+        limits=EdgeLimits(login_per_address=Rate(per_s=10, burst=1000)),
     ) as stack:
         yield stack
 
