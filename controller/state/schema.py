@@ -14,7 +14,9 @@ What each table proves or remembers:
 - audit_log, scans: who changed what and when; shoppers' QR scans;
 - api_tokens: the REST API's credentials (hashed) and their roles;
 - shelf_lanes, shelf_calibrations, shelf_events: which item each shelf lane holds, its
-  persisted calibration (tare, unit weight), and what the weight pipeline reported.
+  persisted calibration (tare, unit weight), and what the weight pipeline reported;
+- shelf_stock, stock_upstream: each lane's count and state; the stock messages for HQ, in order;
+- alerts: low stock, out of stock, misplaced, ... for staff, with who acknowledged and resolved.
 """
 
 from __future__ import annotations
@@ -193,6 +195,50 @@ MIGRATIONS: tuple[str, ...] = (
         at TEXT NOT NULL
     );
     CREATE INDEX shelf_events_by_lane ON shelf_events(device_id, lane, id);
+    """,
+    # 6: the store's stock loop (controller/state/stock_repo.py, controller/state/alerts_repo.py)
+    """
+    CREATE TABLE shelf_stock (          -- each linked lane's count and state, as last counted
+        device_id TEXT NOT NULL,
+        lane INTEGER NOT NULL,
+        sku TEXT NOT NULL,
+        count INTEGER,                 -- NULL: not counted yet
+        state TEXT CHECK (state IS NULL OR state IN ('ok', 'low', 'out')),
+        updated_at TEXT NOT NULL,
+        PRIMARY KEY (device_id, lane)
+    ) WITHOUT ROWID;
+    CREATE INDEX shelf_stock_by_sku ON shelf_stock(sku);
+    CREATE TABLE stock_upstream (       -- what goes to HQ, in order: seq is the store's sequence
+        seq INTEGER PRIMARY KEY AUTOINCREMENT,
+        sku TEXT NOT NULL,
+        document TEXT NOT NULL,        -- JSON, docs/catalog.md "Stock upstream"
+        at TEXT NOT NULL,
+        sent_at TEXT                   -- NULL: not yet acknowledged by the broker
+    );
+    CREATE INDEX stock_upstream_unsent ON stock_upstream(seq) WHERE sent_at IS NULL;
+    CREATE TABLE alerts (               -- what staff must act on, and who did, when
+        id INTEGER PRIMARY KEY,
+        kind TEXT NOT NULL,            -- low_stock, out_of_stock, misplaced, uncertain, ...
+        subject TEXT NOT NULL,         -- what it is about: "shelf-1/2", a room, a device
+        state TEXT NOT NULL CHECK (state IN ('open', 'acknowledged', 'resolved')),
+        device_id TEXT,
+        lane INTEGER,
+        sku TEXT,
+        detail TEXT NOT NULL,          -- JSON
+        opened_at TEXT NOT NULL,
+        acknowledged_at TEXT,
+        acknowledged_by TEXT,
+        resolved_at TEXT,
+        resolved_by TEXT,
+        escalated_at TEXT,
+        escalations INTEGER NOT NULL DEFAULT 0,
+        version INTEGER NOT NULL DEFAULT 1,           -- each change adds one
+        published_version INTEGER NOT NULL DEFAULT 0  -- the last one sent on the alert topic
+    );
+    CREATE INDEX alerts_unpublished ON alerts(id) WHERE published_version < version;
+    -- at most one alert of a kind about a subject is not yet resolved
+    CREATE UNIQUE INDEX alerts_unresolved ON alerts(kind, subject) WHERE state != 'resolved';
+    CREATE INDEX alerts_by_state ON alerts(state, kind, id);
     """,
 )
 
