@@ -35,6 +35,8 @@ from controller.settings import Settings
 from controller.shelf_service import POLL_S as SHELF_POLL_S
 from controller.shelf_service import ShelfService
 from controller.state.labels_repo import Priority
+from controller.state.stock_repo import StockOutcome
+from controller.upstream import Upstream
 from firmware_protocol.topics import (
     controller_subscription,
 )
@@ -130,7 +132,8 @@ class Controller:
         self._render_kick = asyncio.Event()
         self._urgent = asyncio.Event()  # work that goes before bulk rounds was queued
         self._push_kick = asyncio.Event()
-        self.shelves = ShelfService(conn, clock)
+        self.upstream = Upstream(conn, self.catalog_link, self.store, clock)
+        self.shelves = ShelfService(conn, clock, on_recorded=self._on_stock_recorded)
         self.device_intake = DeviceIntake(
             self.fleet, self.push_stage, on_settled=self._push_kick.set, shelves=self.shelves
         )
@@ -144,6 +147,17 @@ class Controller:
         self._render_kick.set()
         self._push_kick.set()
 
+    def _on_stock_recorded(self, outcome: StockOutcome) -> None:
+        """Shelf counts and alerts were recorded: HQ and the store's systems hear of them, the
+        labels of items whose shelf state changed are re-rendered (their badge)."""
+        self.alerts_changed()
+        if outcome.relabelled:
+            self.wake()
+
+    def alerts_changed(self) -> None:
+        """Stock rows or alert changes wait in the outbox (staff acknowledged, say)."""
+        self.upstream.kick.set()
+
     async def run(self) -> None:
         await self.shelves.load()  # the persisted tares, before the first report is fed
         async with asyncio.TaskGroup() as tasks:
@@ -153,6 +167,7 @@ class Controller:
             tasks.create_task(self._push_loop(), name="push")
             tasks.create_task(self._schedule_loop(), name="promotions")
             tasks.create_task(self._shelf_loop(), name="shelves")
+            tasks.create_task(self.upstream.run(), name="upstream")
             # "converging: 4,000 / 20,000 labels confirmed, ~45 s left" (one count query a line)
             tasks.create_task(ConvergenceLog(self.render_stage.reader).run(), name="convergence")
             for i in range(self.push_stage.senders):

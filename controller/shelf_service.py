@@ -35,7 +35,24 @@ import aiosqlite
 from controller.errors import ControllerError
 from controller.operations import OperationRefused
 from controller.shelves import LaneCalibration, LaneCounter, ShelfCounter
-from controller.shelves.events import CalibrationChanged, SampleRejected, ShelfEvent
+from controller.shelves.events import (
+    CalibrationChanged,
+    CountConfirmed,
+    InitialCount,
+    LowStock,
+    Misplaced,
+    MisplacedCleared,
+    OutOfStock,
+    Restocked,
+    SampleRejected,
+    SensorOffline,
+    SensorOnline,
+    ShelfEvent,
+    StockCounted,
+    Uncertain,
+)
+from controller.shelves.stock import StockState
+from controller.state.alerts_repo import AlertKind, NewAlert
 from controller.state.devices_repo import devices_by_id
 from controller.state.shelves_repo import (
     CalibrationUpdate,
@@ -45,6 +62,7 @@ from controller.state.shelves_repo import (
     lane_links,
     record_shelf_events,
 )
+from controller.state.stock_repo import AlertChange, LaneStock, StockOutcome
 from firmware_protocol.models import DeviceKind, ModelId, model
 
 log = logging.getLogger(__name__)
@@ -88,14 +106,83 @@ def _detail(event: ShelfEvent) -> dict[str, Any]:
     return detail
 
 
+_STATE = {StockState.IN_STOCK: "ok", StockState.LOW: "low", StockState.OUT: "out"}
+SHELF = "shelf"  # who resolves an alert the sensor itself settles (a restock, a sensor back)
+
+
+def lane_stock(event: ShelfEvent, sku: str, state: StockState | None) -> LaneStock | None:
+    """The lane count an event records (None: the event changes no count)."""
+    if state is None or event.lane is None:
+        return None
+    at = datetime.fromtimestamp(event.t, UTC)
+    if isinstance(event, InitialCount):
+        units, cause = None, "initial"
+    elif isinstance(event, StockCounted):
+        units, cause = event.units, "sale" if event.units < 0 else "restock"
+    elif isinstance(event, CountConfirmed):
+        units = None if event.previous is None else event.count - event.previous
+        cause = "count"
+    else:
+        return None
+    return LaneStock(event.device_id, event.lane, sku, event.count, _STATE[state], units, cause, at)
+
+
+def alert_change(event: ShelfEvent, sku: str | None) -> AlertChange | None:
+    """The alert an event opens or resolves (None: none). An alert is about a lane
+    ("shelf-0001/2") or, offline, about the sensor."""
+    lane, device = event.lane, event.device_id
+    subject = device if lane is None else f"{device}/{lane}"
+
+    def opening(kind: AlertKind, detail: dict[str, Any], *resolving: AlertKind) -> AlertChange:
+        alert = NewAlert(kind, subject, device, lane, sku, detail)
+        return AlertChange(alert, resolving, subject, SHELF)
+
+    def resolving(*kinds: AlertKind, by: str = SHELF) -> AlertChange:
+        return AlertChange(None, kinds, subject, by)
+
+    if isinstance(event, LowStock):
+        return opening(AlertKind.LOW_STOCK, {"count": event.count, "low_stock": event.low_stock})
+    if isinstance(event, OutOfStock):
+        return opening(AlertKind.OUT_OF_STOCK, {"count": 0}, AlertKind.LOW_STOCK)
+    if isinstance(event, Restocked):
+        if event.state is StockState.LOW:
+            detail = {"count": event.count}
+            return opening(AlertKind.LOW_STOCK, detail, AlertKind.OUT_OF_STOCK)
+        return resolving(AlertKind.OUT_OF_STOCK, AlertKind.LOW_STOCK)
+    if isinstance(event, Misplaced):
+        found: dict[str, Any] = {"grams": round(event.grams, 1), "units": event.nearest_units}
+        return opening(AlertKind.MISPLACED, found)
+    if isinstance(event, MisplacedCleared):
+        return resolving(AlertKind.MISPLACED)
+    if isinstance(event, Uncertain):
+        why: dict[str, Any] = {"reason": event.reason, "delta_g": round(event.delta_g, 1)}
+        return opening(AlertKind.UNCERTAIN, why)
+    if isinstance(event, CountConfirmed):
+        return resolving(AlertKind.UNCERTAIN, by="staff count")
+    if isinstance(event, SensorOffline):
+        return opening(AlertKind.SENSOR_OFFLINE, {"last_sample": event.last_sample})
+    if isinstance(event, SensorOnline):
+        return resolving(AlertKind.SENSOR_OFFLINE)
+    return None
+
+
 class ShelfService:
-    def __init__(self, conn: aiosqlite.Connection, clock: Callable[[], datetime]) -> None:
+    def __init__(
+        self,
+        conn: aiosqlite.Connection,
+        clock: Callable[[], datetime],
+        *,
+        on_recorded: Callable[[StockOutcome], None] | None = None,
+    ) -> None:
         self.conn = conn
         self.clock = clock
+        self.on_recorded = on_recorded  # after each flush that changed stock or alerts
         self.ignored: Counter[str] = Counter()  # messages not fed, by why
         self._sensors: dict[str, _Sensor] = {}
         self._events: list[NewShelfEvent] = []
         self._calibrations: list[CalibrationUpdate] = []
+        self._stock: list[LaneStock] = []
+        self._alerts: list[AlertChange] = []
 
     # ---- building the counters ----------------------------------------------------------------
 
@@ -170,6 +257,14 @@ class ShelfService:
                 continue  # counted by the pipeline (rejected_samples), not stored one by one
             at = datetime.fromtimestamp(event.t, UTC)
             lane = event.lane
+            sku = None if lane is None else sensor.skus.get(lane)
+            counter = None if lane is None else sensor.by_lane.get(lane)
+            if sku is not None and counter is not None:
+                counted = lane_stock(event, sku, counter.state)
+                if counted is not None:
+                    self._stock.append(counted)
+            if (change := alert_change(event, sku)) is not None:
+                self._alerts.append(change)
             if isinstance(event, CalibrationChanged) and lane is not None:
                 update = CalibrationUpdate(
                     event.device_id, lane, event.calibration, event.reason, at
@@ -180,27 +275,36 @@ class ShelfService:
                     kind=type(event).__name__,
                     device_id=event.device_id,
                     lane=lane,
-                    sku=None if lane is None else sensor.skus.get(lane),
+                    sku=sku,
                     count=getattr(event, "count", None),
                     detail=_detail(event),
                     at=at,
                 )
             )
-        if len(self._events) > MAX_PENDING:
-            self.ignored["events dropped"] += len(self._events) - MAX_PENDING
-            del self._events[:-MAX_PENDING]
+        for kept, what in ((self._events, "events"), (self._stock, "counts")):
+            if len(kept) > MAX_PENDING:
+                self.ignored[f"{what} dropped"] += len(kept) - MAX_PENDING
+                del kept[:-MAX_PENDING]
 
     async def flush(self) -> None:
-        """Record the events kept since the last flush (one unit of work)."""
-        events, updates = self._events, self._calibrations
-        if not events and not updates:
+        """Record the events, counts and alert changes kept since the last flush (one
+        transaction), then say what changed (`on_recorded`)."""
+        events, updates, stock, alerts = self._events, self._calibrations, self._stock, self._alerts
+        if not events and not updates and not stock and not alerts:
             return
-        self._events, self._calibrations = [], []
+        self._events, self._calibrations, self._stock, self._alerts = [], [], [], []
         try:
-            await record_shelf_events(self.conn, events, updates)
+            outcome = await record_shelf_events(
+                self.conn, events, updates, stock, alerts, at=self.clock()
+            )
         except BaseException:  # kept for the next flush (bounded by MAX_PENDING), then raised
             self._events[:0], self._calibrations[:0] = events, updates
+            self._stock[:0], self._alerts[:0] = stock, alerts
             raise
+        if self.on_recorded is not None and (
+            outcome.upstream or outcome.alerts or outcome.relabelled
+        ):
+            self.on_recorded(outcome)
 
     async def poll(self) -> None:
         """Sensors silent for too long are offline; then flush."""

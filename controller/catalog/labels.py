@@ -52,15 +52,20 @@ def qr_url(context: StoreContext, sku: str) -> str:
     return context.base_url.rstrip("/") + path if path.startswith("/") else path
 
 
-def stock_badge(stock: Stock | None) -> StockBadge | None:
-    if stock is None or stock.quantity is None:
-        return None
-    if stock.quantity == 0:
-        if stock.online_available:
+def stock_badge(stock: Stock | None, shelf: str | None = None) -> StockBadge | None:
+    """The badge from the catalog's stock figures, or from the shelf's count where a smart shelf
+    counts the item (`shelf`: "ok", "low" or "out", state/stock_repo.py): what the shelf holds
+    is what the shopper sees. An empty shelf still points to online or pick-up stock."""
+    if shelf == "out" or (shelf is None and stock is not None and stock.quantity == 0):
+        if stock is not None and stock.online_available:
             return StockBadge.ONLINE
-        if stock.pickup_available:
+        if stock is not None and stock.pickup_available:
             return StockBadge.PICKUP
         return StockBadge.OUT
+    if shelf is not None:
+        return StockBadge.LOW if shelf == "low" else None
+    if stock is None or stock.quantity is None:
+        return None
     if stock.quantity <= stock.low_threshold:
         return StockBadge.LOW
     return None
@@ -89,8 +94,10 @@ def label_content(
     context: StoreContext,
     at: datetime,
     history: Sequence[AppliedPrice] | None = None,
+    shelf: str | None = None,
 ) -> LabelContent:
-    """What `item`'s labels show at `at`; `history` defaults to the item's own price_history."""
+    """What `item`'s labels show at `at`; `history` defaults to the item's own price_history;
+    `shelf` is the item's shelf stock state where a smart shelf counts it (`stock_badge`)."""
     locale = item.locale or context.locale
     promo = item.promotion_at(at)
     price = promo.price if promo else item.price
@@ -121,6 +128,6 @@ def label_content(
         qr_url=qr_url(context, item.sku),
         gtin=item.gtin,
         rating=Rating(item.reviews.rating, item.reviews.count) if item.reviews else None,
-        stock=stock_badge(item.stock),
+        stock=stock_badge(item.stock, shelf),
         origin=item.origin,
     )

@@ -44,7 +44,14 @@ from broker_access.errors import BrokerAccessError
 _ACL: tuple[tuple[re.Pattern[str], tuple[tuple[str, ...], tuple[str, ...]]], ...] = (
     (
         re.compile(r"controller-(?P<s>.+)-catalog"),
-        (("omnishelf/{s}/catalog-status/#",), ("omnishelf/{s}/catalog/#",)),
+        (
+            (
+                "omnishelf/{s}/catalog-status/#",
+                "omnishelf/{s}/stock",
+                "omnishelf/{s}/alerts/#",
+            ),
+            ("omnishelf/{s}/catalog/#",),
+        ),
     ),
     (
         re.compile(r"controller-(?P<s>.+)"),
@@ -52,7 +59,7 @@ _ACL: tuple[tuple[re.Pattern[str], tuple[tuple[str, ...], tuple[str, ...]]], ...
     ),
     (
         re.compile(r"hq-(?P<s>.+)"),
-        (("omnishelf/{s}/catalog/#",), ("omnishelf/{s}/catalog-status/#",)),
+        (("omnishelf/{s}/catalog/#",), ("omnishelf/{s}/catalog-status/#", "omnishelf/{s}/stock")),
     ),
     (re.compile(r"observer-(?P<s>.+)"), ((), ("os1/{s}/#", "omnishelf/{s}/#"))),
 )

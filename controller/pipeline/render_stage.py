@@ -57,6 +57,7 @@ from controller.state.devices_repo import render_targets
 from controller.state.fleet_repo import set_problem
 from controller.state.labels_repo import PlannedImage, Priority, plan_pushes
 from controller.state.render_queue import QueuedRender
+from controller.state.stock_repo import shelf_summaries
 from firmware_protocol.models import ModelId, model
 from firmware_protocol.planes import content_hash
 from firmware_protocol.transfer import compress_planes
@@ -308,11 +309,13 @@ class RenderStage:
         promoted = {sku for sku, item in items.items() if item.promotion_at(now)}
         shelf = await applied_prices_of(self.reader, promoted) if promoted else {}
         shown = await shown_images(self.reader, device_ids)
+        counted = await shelf_summaries(self.reader, list(items))
         contents: dict[str, LabelContent] = {}
         for sku, item in items.items():
             history = _history(item, shelf) if sku in promoted else None
+            on_shelf = counted[sku].state if sku in counted else None
             try:
-                contents[sku] = label_content(item, self.context, now, history)
+                contents[sku] = label_content(item, self.context, now, history, on_shelf)
             except CONTENT_POISON as exc:
                 log.exception("item %s cannot be shown on a label", sku)
                 unusable[sku] = f"cannot be shown ({type(exc).__name__}: {exc})"

@@ -24,6 +24,14 @@ import aiosqlite
 from controller.shelves.calibration import LaneCalibration, UnitSource
 from controller.state.audit_repo import append_audit
 from controller.state.database import transaction
+from controller.state.stock_repo import (
+    AlertChange,
+    LaneStock,
+    StockOutcome,
+    apply_stock_in,
+    forget_lane_in,
+)
+from controller.state.units import run_unit
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,6 +124,10 @@ async def link_lane(
     """Link a lane to an item (replacing its item), audited; returns the lane's calibration:
     the tare and noise it had, the new item's unit weight, low-stock level and capacity."""
     async with transaction(conn):
+        # The lane counts again from its next stable level: its old count and alerts go.
+        await run_unit(
+            conn, forget_lane_in, link.device_id, link.lane, link.linked_by, link.linked_at
+        )
         await conn.execute(
             "INSERT INTO shelf_lanes"
             " (device_id, lane, sku, unit_g, low_stock, capacity, linked_at, linked_by)"
@@ -174,6 +186,7 @@ async def unlink_lane(
         await conn.execute(
             "DELETE FROM shelf_lanes WHERE device_id = ? AND lane = ?", (device_id, lane)
         )
+        await run_unit(conn, forget_lane_in, device_id, lane, actor, at)
         await append_audit(
             conn,
             at=at,
@@ -239,10 +252,16 @@ async def record_shelf_events(
     conn: aiosqlite.Connection,
     events: Sequence[NewShelfEvent],
     updates: Sequence[CalibrationUpdate] = (),
-) -> None:
-    """Events and calibration changes of a batch of reports, in one unit of work."""
-    if not events and not updates:
-        return
+    stock: Sequence[LaneStock] = (),
+    alerts: Sequence[AlertChange] = (),
+    *,
+    at: datetime | None = None,
+) -> StockOutcome:
+    """Events, calibration changes, lane counts and alert changes of a batch of reports, in one
+    transaction (state/stock_repo.py: what the counts change)."""
+    if not events and not updates and not stock and not alerts:
+        return StockOutcome(0, 0, ())
+    when = at or max([e.at for e in events] + [c.at for c in stock] + [u.at for u in updates])
     async with transaction(conn):
         await conn.executemany(
             "INSERT INTO shelf_events (kind, device_id, lane, sku, count, detail, at)"
@@ -262,6 +281,7 @@ async def record_shelf_events(
         )
         for update in updates:
             await _save_calibration(conn, update)
+        return await run_unit(conn, apply_stock_in, tuple(stock), tuple(alerts), when)
 
 
 async def save_calibration(conn: aiosqlite.Connection, update: CalibrationUpdate) -> None:
