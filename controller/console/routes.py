@@ -1,6 +1,6 @@
 """The console's router: the store wall, its live event stream and label images, and the pages
-of `login`, `item_pages`, `label_pages` and `problem_pages`. Every page but /login needs a
-signed-in user (session.py)."""
+of `login`, `item_pages`, `label_pages`, `problem_pages`, `shelf_pages` and `alert_pages`. Every
+page but /login needs a signed-in user (session.py)."""
 
 from __future__ import annotations
 
@@ -14,7 +14,14 @@ from fastapi.staticfiles import StaticFiles
 from starlette.responses import Response
 
 from controller.api.deps import ControllerDep
-from controller.console import item_pages, label_pages, login, problem_pages, shelf_pages
+from controller.console import (
+    alert_pages,
+    item_pages,
+    label_pages,
+    login,
+    problem_pages,
+    shelf_pages,
+)
 from controller.console.session import User
 from controller.console.templating import display_of, render
 from controller.console.wall import NOT_PLACED, OTHER, arrange, wall_events, wall_labels
@@ -34,7 +41,7 @@ Scale = Annotated[int, Query(ge=1, le=4)]
 def console_router() -> APIRouter:
     router = APIRouter(include_in_schema=False)
     router.include_router(wall)
-    for module in (login, item_pages, label_pages, problem_pages, shelf_pages):
+    for module in (login, item_pages, label_pages, problem_pages, shelf_pages, alert_pages):
         router.include_router(module.router)
     return router
 

@@ -1,4 +1,5 @@
-// The store console's little script: live label images (Server-Sent Events) and "select all".
+// The store console's little script: live label images (Server-Sent Events), "select all", and
+// lists that keep themselves current (the alerts: a fragment fetched again every few seconds).
 // No framework and nothing fetched from elsewhere; the pages work without it, only less live.
 "use strict";
 
@@ -60,6 +61,46 @@
     });
   }
 
+  // A `data-poll` region: its fragment fetched every `data-poll-s` seconds and swapped in when it
+  // changed, but not while the focus is inside it (someone about to press one of its buttons)
+  // nor while the page is hidden. A session that ended answers with the login page: stop there.
+  function poll() {
+    document.querySelectorAll("[data-poll]").forEach((region) => {
+      const status = document.getElementById("poll-status");
+      const say = (text, on) => {
+        if (!status || status.textContent === text) return;
+        status.textContent = text;
+        status.classList.toggle("on", on);
+      };
+      let last = null;
+      let timer = null;
+      async function tick() {
+        if (document.hidden) return;
+        try {
+          const answer = await fetch(region.dataset.poll, { headers: { Accept: "text/html" }, cache: "no-store" });
+          if (answer.redirected) {
+            clearInterval(timer);
+            say("Signed out: reload the page", false);
+            return;
+          }
+          if (!answer.ok) throw new Error(`HTTP ${answer.status}`);
+          const text = await answer.text();
+          if (text !== last && !region.contains(document.activeElement)) {
+            region.innerHTML = text;
+            last = text;
+          }
+          say("Live", true);
+        } catch (error) {
+          say("Reconnecting…", false);
+        }
+      }
+      timer = setInterval(tick, 1000 * (Number(region.dataset.pollS) || 5));
+      document.addEventListener("visibilitychange", () => { if (!document.hidden) tick(); });
+      tick();
+    });
+  }
+
   live();
   selectAll();
+  poll();
 })();
