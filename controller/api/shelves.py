@@ -1,5 +1,6 @@
 """Smart shelves: link a shelf sensor's lane to an item, unlink it, see its lanes, and the staff
-operations of the weight pipeline (a counted lane, an emptied lane's tare). docs/shelves.md.
+operations of the weight pipeline (a counted lane, an emptied lane's tare); an item's stock as
+the store knows it (`GET /stock/{sku}`). docs/shelves.md.
 
 Writes need the staff role and are audited with the token's name as actor (`shelf.link`,
 `shelf.unlink`, `shelf.count`, `shelf.tare`), like label linking (labels.py). Refusals say why:
@@ -20,6 +21,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from controller.api.deps import ControllerDep, Staff, Viewer
 from controller.api.item_lookup import resolve_item
 from controller.catalog.items import CatalogItem, QuantityUnit
+from controller.catalog.labels import stock_badge
 from controller.operations import NotFound, OperationRefused
 from controller.runtime import Controller
 from controller.shelf_service import sensor_lanes
@@ -36,6 +38,12 @@ from controller.state.shelves_repo import (
     last_events,
     link_lane,
     unlink_lane,
+)
+from controller.state.stock_repo import (
+    lanes_of_item,
+    shelf_summaries,
+    upstream_of_item,
+    upstream_position,
 )
 
 router = APIRouter(tags=["shelves"])
@@ -268,4 +276,87 @@ def _view(
         last_event=None
         if last is None
         else EventView(kind=last.kind, count=last.count, detail=last.detail, at=last.at),
+    )
+
+
+# ---- an item's stock ---------------------------------------------------------------------------
+
+
+class CatalogStockView(BaseModel):
+    quantity: int | None
+    low_threshold: int
+    online_available: bool
+    pickup_available: bool
+
+
+class LaneStockView(BaseModel):
+    device_id: str
+    lane: int
+    count: int | None
+    state: str | None
+    updated_at: datetime
+
+
+class ShelfStockView(BaseModel):
+    count: int
+    state: str = Field(description="ok, low or out: out when every counted lane is out")
+    lanes: list[LaneStockView]
+
+
+class UpstreamView(BaseModel):
+    last_seq: int | None = Field(description="the store's last stock sequence number given")
+    last_sent_seq: int | None = Field(description="the last one the broker acknowledged")
+    unsent: int = Field(description="stock messages of the store waiting for the broker")
+    recent: list[dict[str, Any]] = Field(description="this item's last messages, newest first")
+
+
+class StockView(BaseModel):
+    sku: str
+    name: str
+    badge: str | None = Field(description="what its labels show: low, out, online, pickup")
+    catalog: CatalogStockView | None = Field(description="the catalog feed's figures")
+    shelf: ShelfStockView | None = Field(description="what the smart shelves count now")
+    upstream: UpstreamView
+
+
+@router.get("/stock/{sku}", summary="An item's stock: catalog, shelves, what HQ was sent (viewer)")
+async def stock(sku: str, controller: ControllerDep, _: Viewer) -> StockView:
+    found = await resolve_item(controller.conn, sku)
+    if found is None:
+        raise NotFound(f"no item {sku!r}")
+    conn = controller.conn
+    summary = (await shelf_summaries(conn, [found.sku])).get(found.sku)
+    lanes = await lanes_of_item(conn, found.sku)
+    position = await upstream_position(conn)
+    recent = await upstream_of_item(conn, found.sku, limit=10)
+    badge = stock_badge(found.stock, summary.state if summary else None)
+    return StockView(
+        sku=found.sku,
+        name=found.name,
+        badge=None if badge is None else badge.value,
+        catalog=None if found.stock is None else CatalogStockView(**found.stock.model_dump()),
+        shelf=None
+        if summary is None
+        else ShelfStockView(
+            count=summary.count,
+            state=summary.state,
+            lanes=[
+                LaneStockView(
+                    device_id=lane.device_id,
+                    lane=lane.lane,
+                    count=lane.count,
+                    state=lane.state,
+                    updated_at=lane.updated_at,
+                )
+                for lane in lanes
+            ],
+        ),
+        upstream=UpstreamView(
+            last_seq=position.last_seq,
+            last_sent_seq=position.last_sent_seq,
+            unsent=position.unsent,
+            recent=[
+                {"seq": row.seq, "sent": row.sent_at is not None} | row.document for row in recent
+            ],
+        ),
     )

@@ -293,3 +293,22 @@ def _mark_sent(db: sqlite3.Connection, seqs: tuple[int, ...], at: str, keep_sinc
         " AND seq < (SELECT max(seq) FROM stock_upstream)",
         (keep_since,),
     )
+
+
+@dataclass(frozen=True, slots=True)
+class UpstreamPosition:
+    last_seq: int | None  # the store's last sequence number given
+    last_sent_seq: int | None  # the last one the broker acknowledged
+    unsent: int
+
+
+async def upstream_position(conn: aiosqlite.Connection) -> UpstreamPosition:
+    return await run_read(conn, _position)
+
+
+def _position(db: sqlite3.Connection) -> UpstreamPosition:
+    last, sent, unsent = db.execute(
+        "SELECT max(seq), max(CASE WHEN sent_at IS NOT NULL THEN seq END),"
+        " count(*) - count(sent_at) FROM stock_upstream"
+    ).fetchone()
+    return UpstreamPosition(last, sent, unsent or 0)

@@ -194,3 +194,33 @@ async def test_a_rolled_back_batch_takes_no_sequence_number(tmp_path: Path, stor
         rows = await unsent_upstream(conn, 100)
         assert [r.document["change"]["cause"] for r in rows] == ["initial", "sale"]
         assert [r.seq for r in rows] == [1, 2]
+
+
+async def test_get_stock_shows_the_catalog_the_shelf_and_what_hq_was_sent(
+    tmp_path: Path, store_id: str
+) -> None:
+    async with _store(tmp_path, store_id, quantity=12, online_available=True) as (api, sensor):
+        before = await api.client.get("/api/v1/stock/TR-W", headers=api.as_("viewer"))
+        assert before.status_code == 200, before.text
+        assert before.json()["shelf"] is None
+        assert before.json()["badge"] is None  # 12 in the store, above the low threshold
+        await sensor.hold(40, (OTHER, 3 * UNIT, OTHER, 0))
+        await sensor.hold(40, (OTHER, 0, OTHER, 0))
+        answer = await api.client.get("/api/v1/stock/TR-W", headers=api.as_("viewer"))
+        body = answer.json()
+        assert body["catalog"]["quantity"] == 12
+        assert body["badge"] == "online"
+        assert (body["shelf"]["count"], body["shelf"]["state"]) == (0, "out")
+        assert [(lane["device_id"], lane["lane"]) for lane in body["shelf"]["lanes"]] == [
+            (SENSOR, 1)
+        ]
+        upstream = body["upstream"]
+        assert (upstream["last_seq"], upstream["last_sent_seq"], upstream["unsent"]) == (2, None, 2)
+        assert [(m["seq"], m["change"]["cause"], m["sent"]) for m in upstream["recent"]] == [
+            (2, "sale", False),
+            (1, "initial", False),
+        ]
+        missing = await api.client.get("/api/v1/stock/NOPE", headers=api.as_("viewer"))
+        assert missing.status_code == 404
+        anonymous = await api.client.get("/api/v1/stock/TR-W")
+        assert anonymous.status_code == 401

@@ -19,6 +19,7 @@ from typing import Any
 
 import aiomqtt
 import httpx
+import jsonschema_rs
 
 from broker_access.credentials import client_password, hq_user, observer_user
 from controller.api import create_app
@@ -35,6 +36,7 @@ from firmware_protocol.wire import FirmwareVersion
 from tests.controller.api.api_kit import T0, item
 from tests.support.shelf_intake import Clock
 
+ROOT = Path(__file__).resolve().parents[3]
 SENSOR = "shelf-07001"
 UNIT = 250
 
@@ -200,8 +202,10 @@ async def test_hq_hears_the_counts_in_sequence_and_systems_the_alerts(
 
         heard = await _messages(hq, within_s=10)
         changes: list[dict[str, Any]] = []
+        schema = json.loads((ROOT / "docs" / "stock-upstream.schema.json").read_text())
         for topic, payload, _ in heard:
             body = json.loads(payload)
+            jsonschema_rs.validate(schema, body)  # docs/catalog.md "Stock upstream"
             assert (topic, body["v"], body["store"]) == (stock, 1, store_id)
             changes += body["changes"]
         assert [c["seq"] for c in changes] == list(range(1, len(changes) + 1))
