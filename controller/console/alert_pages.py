@@ -92,6 +92,8 @@ def duration_words(start: datetime, end: datetime) -> str:
 def _where(found: Alert) -> str:
     if found.device_id is not None and found.lane is not None:
         return f"Sensor {found.device_id} · lane {found.lane}"
+    if found.kind is AlertKind.SENSOR_OFFLINE:
+        return f"Sensor {found.device_id or found.subject}"
     if found.device_id is not None:
         return f"Device {found.device_id}"
     return found.subject

@@ -79,7 +79,7 @@ async def test_the_page_lists_an_alert_with_its_product_and_the_counts(
     for text in ("Low stock", item.name, "Sensor shelf-90001 · lane 2", "for 12 min", "Open"):
         await expect(card).to_contain_text(text)
     await expect(_card(staff, other)).to_contain_text("Sensor offline")
-    await expect(_card(staff, other)).to_contain_text("Device shelf-90002")
+    await expect(_card(staff, other)).to_contain_text("Sensor shelf-90002")
     low_stock = await _unresolved(demo, AlertKind.LOW_STOCK)
     offline = await _unresolved(demo, AlertKind.SENSOR_OFFLINE)
     kinds = staff.get_by_role("navigation", name="Alert kind")
