@@ -132,6 +132,33 @@ async def test_staff_acknowledges_then_resolves_in_the_browser(
     assert rows == [("alert.acknowledged", "staff"), ("alert.resolved", "staff")]
 
 
+async def test_an_alert_resolved_meanwhile_is_refused_with_the_reason(
+    staff: Page, demo: DemoStack
+) -> None:
+    """The shelf resolves an alert while a staff user is about to acknowledge it (the focus on
+    its button holds the list still): the page answers 409 with the reason and the list without
+    it, and the alert keeps no acknowledger."""
+    alert_id = await _open(demo, AlertKind.LOW_STOCK, "shelf-90006/0")
+    await staff.goto("/alerts")
+    button = _card(staff, alert_id).get_by_role("button", name=re.compile(r"^Acknowledge"))
+    await button.focus()
+    await resolve(demo.controller.conn, alert_id, "shelf", demo.controller.clock())
+    await staff.wait_for_timeout(5_000)  # a poll went by: the focus kept the card
+    async with staff.expect_navigation() as navigation:
+        await button.click()
+    answer = await navigation.value
+    assert answer is not None
+    assert answer.status == 409
+    await expect(staff.get_by_role("alert")).to_have_text(f"Alert {alert_id} is already resolved.")
+    await expect(_card(staff, alert_id)).to_have_count(0)
+    stored = await _stored(demo, alert_id)
+    assert (stored.state.value, stored.resolved_by, stored.acknowledged_by) == (
+        "resolved",
+        "shelf",
+        None,
+    )
+
+
 async def test_a_viewer_sees_no_buttons_and_is_refused_if_it_posts(
     context: BrowserContext, demo: DemoStack
 ) -> None:
