@@ -8,8 +8,9 @@ two pending lists, each recorded in bulk:
   (state/device_facts.py) on the database's thread, the network actions after its commit
   (controller/fleet.py);
 - reports: judged and recorded together by the push stage (a few statements for the run).
-A shelf sensor's Telemetry is also fed to the shelves' pipeline (controller/shelf_service.py)
-as it is walked, in memory; what it says is recorded once per batch.
+A fitting room's Request is answered after the commit of its batch's facts
+(controller/fitting_rooms.py). A shelf sensor's Telemetry is also fed to the shelves' pipeline
+(controller/shelf_service.py) as it is walked, in memory; what it says is recorded once per batch.
 Order is kept where it matters, per device: a message of a device that has something pending
 in the other list flushes that list first, and a message whose device or gateway has a Birth
 pending flushes the facts first (the Birth decides who may speak for the device: an access point
@@ -28,6 +29,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from controller.device_events import Verdict
+from controller.fitting_rooms import FittingRooms
 from controller.fleet import Fleet, measured
 from controller.link import Incoming
 from controller.pipeline.push_stage import PushStage
@@ -42,6 +44,7 @@ from firmware_protocol.messages import (
     Event,
     Message,
     Reported,
+    Request,
     Telemetry,
     XferRequest,
 )
@@ -56,6 +59,7 @@ class _Pending:
     fact_devices: set[str] = field(default_factory=set)
     born: set[str] = field(default_factory=set)
     events: list[tuple[DeviceAddress, Event, Verdict]] = field(default_factory=list)
+    requests: list[tuple[DeviceAddress, Request]] = field(default_factory=list)
     reports: list[tuple[DeviceAddress, Reported]] = field(default_factory=list)
     report_devices: set[str] = field(default_factory=set)
 
@@ -68,11 +72,13 @@ class DeviceIntake:
         *,
         on_settled: Callable[[], None],
         shelves: ShelfService | None = None,
+        rooms: FittingRooms | None = None,
     ) -> None:
         self.fleet = fleet
         self.push = push
         self.on_settled = on_settled  # a report settled a push or made a correction
         self.shelves = shelves  # shelf sensors' lane_grams (controller/shelf_service.py)
+        self.rooms = rooms  # fitting rooms' requests (controller/fitting_rooms.py)
 
     async def on_messages(self, batch: list[Incoming]) -> None:
         pending = _Pending()
@@ -134,6 +140,8 @@ class DeviceIntake:
         else:
             if isinstance(msg, Event):  # judged in order, acted on after the commit
                 pending.events.append((address, msg, self.fleet.events.on_event(device, msg)))
+            elif isinstance(msg, Request):  # answered after the commit (the device is known)
+                pending.requests.append((address, msg))
             elif isinstance(msg, CommandResult):
                 self.fleet.on_result(address, msg)
             fact = Seen(device)
@@ -141,8 +149,8 @@ class DeviceIntake:
         pending.fact_devices.add(device)
 
     async def _flush_facts(self, pending: _Pending) -> None:
-        facts, events = pending.facts, pending.events
-        pending.facts, pending.events = [], []
+        facts, events, requests = pending.facts, pending.events, pending.requests
+        pending.facts, pending.events, pending.requests = [], [], []
         pending.fact_devices.clear()
         pending.born.clear()
         try:
@@ -155,6 +163,13 @@ class DeviceIntake:
                 await self.fleet.act_on_event(address, event, verdict)
             except Exception:
                 log.exception("failed to handle event %d of %s", event.event_id, address.device)
+        for address, request in requests:
+            if self.rooms is None:
+                continue
+            try:
+                await self.rooms.on_request(address, request)
+            except Exception:
+                log.exception("failed to answer request %d of %s", request.txn, address.device)
 
     async def _flush_reports(self, pending: _Pending) -> None:
         reports = pending.reports

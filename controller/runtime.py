@@ -23,6 +23,7 @@ from controller.catalog.labels import StoreContext
 from controller.convergence_log import ConvergenceLog
 from controller.device_intake import DeviceIntake
 from controller.device_link.process import DeviceLinkProcess
+from controller.fitting_rooms import FittingRooms
 from controller.fleet import Fleet
 from controller.link import Incoming, MqttSession, SessionConfig
 from controller.operations import StaffOperations
@@ -134,8 +135,22 @@ class Controller:
         self._push_kick = asyncio.Event()
         self.upstream = Upstream(conn, self.catalog_link, self.store, clock)
         self.shelves = ShelfService(conn, clock, on_recorded=self._on_stock_recorded)
+        self.rooms = FittingRooms(
+            conn,
+            self.devices_link,
+            clock,
+            locale=settings.locale,
+            reader=reader,
+            escalate_after_s=settings.help_escalate_after_s,
+            on_alerts=self.alerts_changed,
+        )
+        self.fleet.on_device_event = self.rooms.on_event
         self.device_intake = DeviceIntake(
-            self.fleet, self.push_stage, on_settled=self._push_kick.set, shelves=self.shelves
+            self.fleet,
+            self.push_stage,
+            on_settled=self._push_kick.set,
+            shelves=self.shelves,
+            rooms=self.rooms,
         )
         self.push_stage.on_drained = self._push_kick.set
         self.ready = asyncio.Event()
@@ -236,12 +251,17 @@ class Controller:
             await asyncio.sleep(POLL_S)
 
     async def _shelf_loop(self) -> None:
+        """Silent sensors go offline; unanswered help in fitting rooms is escalated."""
         while True:
             await asyncio.sleep(SHELF_POLL_S)
             try:
                 await self.shelves.poll()
             except Exception:  # a failed write is tried again with the next poll's events
                 log.exception("shelves: poll failed")
+            try:
+                await self.rooms.escalate()
+            except Exception:
+                log.exception("fitting rooms: escalation failed")
 
     # ---- catalog ------------------------------------------------------------------------------
 

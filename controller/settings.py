@@ -44,6 +44,9 @@ class Settings(BaseSettings):
     # it takes a second core; False: in the controller's process (one core does everything).
     device_link_process: bool = True
     max_push_attempts: Annotated[int, Field(ge=1, le=100)] = 6
+    # A fitting room's help request nobody acknowledged for this long is escalated, and again
+    # after each further period (controller/fitting_rooms.py).
+    help_escalate_after_s: Annotated[float, Field(ge=5, le=3600)] = 120.0
     adopt: tuple[str, ...] = ()  # glob patterns of device ids adopted at their first birth
     # Access points may speak for other devices, so they are adopted only explicitly: by an admin
     # or by these patterns (never by `adopt`) at their first birth (controller/gateways.py).

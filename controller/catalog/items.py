@@ -237,6 +237,18 @@ class Stock(_Strict):
     pickup_available: bool = False
 
 
+class Family(_Strict):
+    """The item as one variant of a style: the same garment in other sizes and colours shares its
+    `style` (fitting rooms and the shopper page list them; docs/catalog.md)."""
+
+    style: Annotated[str, Field(pattern=SKU_PATTERN)]
+    size: Annotated[str, Field(min_length=1, max_length=20), PLAIN, PLAIN_SCHEMA] | None = None
+    colour: Annotated[str, Field(min_length=1, max_length=40), PLAIN, PLAIN_SCHEMA] | None = None
+    collection: Annotated[str, Field(min_length=1, max_length=80), PLAIN, PLAIN_SCHEMA] | None = (
+        None
+    )
+
+
 class Reviews(_Strict):
     rating: Annotated[
         Decimal,
@@ -269,6 +281,7 @@ class CatalogItem(_Strict):
     stock: Stock | None = None
     reviews: Reviews | None = None
     origin: Annotated[str, Field(min_length=1, max_length=60), PLAIN, PLAIN_SCHEMA] | None = None
+    family: Family | None = None
 
     @classmethod
     def from_stored(cls, body: str | bytes) -> CatalogItem:

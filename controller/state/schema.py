@@ -16,7 +16,8 @@ What each table proves or remembers:
 - shelf_lanes, shelf_calibrations, shelf_events: which item each shelf lane holds, its
   persisted calibration (tare, unit weight), and what the weight pipeline reported;
 - shelf_stock, stock_upstream: each lane's count and state; the stock messages for HQ, in order;
-- alerts: low stock, out of stock, misplaced, ... for staff, with who acknowledged and resolved.
+- alerts: low stock, out of stock, misplaced, ... for staff, with who acknowledged and resolved;
+- room_sessions, room_items: fitting-room visits and the garments brought in.
 """
 
 from __future__ import annotations
@@ -239,6 +240,31 @@ MIGRATIONS: tuple[str, ...] = (
     -- at most one alert of a kind about a subject is not yet resolved
     CREATE UNIQUE INDEX alerts_unresolved ON alerts(kind, subject) WHERE state != 'resolved';
     CREATE INDEX alerts_by_state ON alerts(state, kind, id);
+    """,
+    # 7: fitting rooms (controller/fitting_rooms.py, controller/state/rooms_repo.py)
+    """
+    CREATE INDEX items_by_gtin ON items(json_extract(body, '$.gtin')) WHERE deleted = 0;
+    CREATE INDEX items_by_style ON items(json_extract(body, '$.family.style')) WHERE deleted = 0;
+    CREATE INDEX items_by_collection ON items(json_extract(body, '$.family.collection'))
+        WHERE deleted = 0;
+    CREATE TABLE room_sessions (        -- a shopper's visit to a fitting room
+        id INTEGER PRIMARY KEY,
+        device_id TEXT NOT NULL,
+        opened_at TEXT NOT NULL,
+        closed_at TEXT,                -- NULL: still in the room
+        help_requests INTEGER NOT NULL DEFAULT 0
+    );
+    CREATE UNIQUE INDEX room_sessions_open ON room_sessions(device_id) WHERE closed_at IS NULL;
+    CREATE TABLE room_items (           -- each garment brought in, by its tag
+        session_id INTEGER NOT NULL REFERENCES room_sessions(id),
+        code TEXT NOT NULL,            -- the EPC (or barcode) the room read
+        gtin TEXT,                     -- NULL: no item (an unknown or invalid tag)
+        sku TEXT,                      -- NULL: no catalog item carries the GTIN
+        brought_at TEXT NOT NULL,
+        left_at TEXT,
+        PRIMARY KEY (session_id, code)
+    ) WITHOUT ROWID;
+    CREATE INDEX room_items_by_sku ON room_items(sku, brought_at);
     """,
 )
 

@@ -1,0 +1,207 @@
+"""Fitting rooms' state: visits (sessions), the garments brought in, and the catalog reads a room's
+answer needs (an item by its GTIN, the other variants of its style). docs/fitting-rooms.md.
+
+A session opens with the first garment brought into a room with no open session and closes when
+the last garment brought in has left (or at a help cancel with nothing inside). The same tag
+brought in twice in one visit is one row (tried once), its `left_at` cleared again.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+import aiosqlite
+
+from controller.catalog.items import CatalogItem
+from controller.state.units import run_read, run_unit
+
+FAMILY_LIMIT = 60  # variants of one style read for an answer (a style has a few dozen at most)
+
+
+@dataclass(frozen=True, slots=True)
+class Variants:
+    """What a room's answer needs: the item, the other variants of its style, a few items of its
+    collection (other styles)."""
+
+    item: CatalogItem
+    family: tuple[CatalogItem, ...]  # the item's style, itself included, by SKU
+    collection: tuple[CatalogItem, ...]
+
+
+async def item_with_variants(
+    conn: aiosqlite.Connection, gtin13: str, *, suggestions: int = 2
+) -> Variants | None:
+    """The item carrying the GTIN-13 with its variants, in one hop (None: no such item)."""
+    return await run_read(conn, _with_variants, gtin13, suggestions)
+
+
+def _items(rows: Sequence[tuple[str]]) -> tuple[CatalogItem, ...]:
+    return tuple(CatalogItem.from_stored(row[0]) for row in rows)
+
+
+def _with_variants(db: sqlite3.Connection, gtin13: str, suggestions: int) -> Variants | None:
+    row = db.execute(
+        "SELECT body FROM items WHERE deleted = 0 AND json_extract(body, '$.gtin') = ?"
+        " ORDER BY sku LIMIT 1",
+        (gtin13,),
+    ).fetchone()
+    if row is None:
+        return None
+    item = CatalogItem.from_stored(row[0])
+    return variants_in(db, item, suggestions)
+
+
+def variants_in(db: sqlite3.Connection, item: CatalogItem, suggestions: int) -> Variants:
+    if item.family is None:
+        return Variants(item, (item,), ())
+    family = _items(
+        db.execute(
+            "SELECT body FROM items WHERE deleted = 0"
+            " AND json_extract(body, '$.family.style') = ? ORDER BY sku LIMIT ?",
+            (item.family.style, FAMILY_LIMIT),
+        ).fetchall()
+    )
+    collection: tuple[CatalogItem, ...] = ()
+    if item.family.collection and suggestions > 0:
+        # One item per other style of the collection (the partial index keeps this short).
+        collection = _items(
+            db.execute(
+                "SELECT body FROM items WHERE deleted = 0"
+                " AND json_extract(body, '$.family.collection') = ?"
+                " AND json_extract(body, '$.family.style') != ?"
+                " GROUP BY json_extract(body, '$.family.style') ORDER BY min(sku) LIMIT ?",
+                (item.family.collection, item.family.style, suggestions),
+            ).fetchall()
+        )
+    return Variants(item, family, collection)
+
+
+async def family_of(
+    conn: aiosqlite.Connection, item: CatalogItem, suggestions: int = 2
+) -> Variants:
+    """The variants of an item already read (the shopper page)."""
+    return await run_read(conn, variants_in, item, suggestions)
+
+
+# ---- sessions ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Brought:
+    code: str
+    gtin: str | None
+    sku: str | None
+
+
+def _open_session(db: sqlite3.Connection, device_id: str, at: str) -> int:
+    row = db.execute(
+        "SELECT id FROM room_sessions WHERE device_id = ? AND closed_at IS NULL", (device_id,)
+    ).fetchone()
+    if row is not None:
+        return int(row[0])
+    cursor = db.execute(
+        "INSERT INTO room_sessions (device_id, opened_at) VALUES (?, ?)", (device_id, at)
+    )
+    assert cursor.lastrowid is not None
+    return cursor.lastrowid
+
+
+async def item_brought_in(
+    conn: aiosqlite.Connection, device_id: str, brought: Brought, at: datetime
+) -> int:
+    """The session the garment joins (opened if none is)."""
+    return await run_unit(conn, _brought_in, device_id, brought, at.isoformat())
+
+
+def _brought_in(db: sqlite3.Connection, device_id: str, brought: Brought, at: str) -> int:
+    session = _open_session(db, device_id, at)
+    db.execute(
+        "INSERT INTO room_items (session_id, code, gtin, sku, brought_at) VALUES (?, ?, ?, ?, ?)"
+        " ON CONFLICT (session_id, code) DO UPDATE SET left_at = NULL",
+        (session, brought.code, brought.gtin, brought.sku, at),
+    )
+    return session
+
+
+async def item_taken_out(
+    conn: aiosqlite.Connection, device_id: str, code: str, at: datetime
+) -> int | None:
+    """The garment left; the session closes when nothing is left inside. Its session's id, None
+    when no open session had it (an ITEM_OUT with no ITEM_IN: ignored)."""
+    return await run_unit(conn, _taken_out, device_id, code, at.isoformat())
+
+
+def _taken_out(db: sqlite3.Connection, device_id: str, code: str, at: str) -> int | None:
+    row = db.execute(
+        "SELECT id FROM room_sessions WHERE device_id = ? AND closed_at IS NULL", (device_id,)
+    ).fetchone()
+    if row is None:
+        return None
+    session = int(row[0])
+    changed = db.execute(
+        "UPDATE room_items SET left_at = ? WHERE session_id = ? AND code = ? AND left_at IS NULL",
+        (at, session, code),
+    ).rowcount
+    if not changed:
+        return None
+    inside = db.execute(
+        "SELECT count(*) FROM room_items WHERE session_id = ? AND left_at IS NULL", (session,)
+    ).fetchone()[0]
+    if inside == 0:
+        db.execute("UPDATE room_sessions SET closed_at = ? WHERE id = ?", (at, session))
+    return session
+
+
+def count_help_in(db: sqlite3.Connection, device_id: str, at: datetime) -> None:
+    """A help request in the room's visit (one is opened for a request with nothing inside)."""
+    session = _open_session(db, device_id, at.isoformat())
+    db.execute(
+        "UPDATE room_sessions SET help_requests = help_requests + 1 WHERE id = ?", (session,)
+    )
+
+
+def close_if_empty_in(db: sqlite3.Connection, device_id: str, at: datetime) -> None:
+    """A help cancel: a visit with nothing inside (only a help press) ends."""
+    db.execute(
+        "UPDATE room_sessions SET closed_at = ? WHERE device_id = ? AND closed_at IS NULL"
+        " AND NOT EXISTS (SELECT 1 FROM room_items"
+        " WHERE session_id = room_sessions.id AND left_at IS NULL)",
+        (at.isoformat(), device_id),
+    )
+
+
+# ---- analytics ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class RoomStats:
+    sessions: int
+    closed: int
+    items_tried: int
+    help_requests: int
+    most_tried: tuple[tuple[str, int], ...]  # (sku, times tried), most first
+    unknown_tags: int
+
+
+async def room_stats(conn: aiosqlite.Connection, since: datetime, top: int = 10) -> RoomStats:
+    return await run_read(conn, _stats, since.isoformat(), top)
+
+
+def _stats(db: sqlite3.Connection, since: str, top: int) -> RoomStats:
+    sessions, closed, helps = db.execute(
+        "SELECT count(*), count(closed_at), coalesce(sum(help_requests), 0) FROM room_sessions"
+        " WHERE opened_at >= ?",
+        (since,),
+    ).fetchone()
+    tried, unknown = db.execute(
+        "SELECT count(*), count(*) - count(sku) FROM room_items WHERE brought_at >= ?", (since,)
+    ).fetchone()
+    most = db.execute(
+        "SELECT sku, count(*) AS n FROM room_items WHERE sku IS NOT NULL AND brought_at >= ?"
+        " GROUP BY sku ORDER BY n DESC, sku LIMIT ?",
+        (since, top),
+    ).fetchall()
+    return RoomStats(sessions, closed, tried, helps, tuple((r[0], r[1]) for r in most), unknown)
