@@ -145,6 +145,7 @@ async def _change(
         raise NotFound(f"no alert {alert_id}") from exc
     except AlertConflict as exc:
         raise OperationRefused(str(exc)) from exc
+    controller.alerts_changed()  # the alert topic hears of it now, not at its next look
     return after
 
 
