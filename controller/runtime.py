@@ -38,7 +38,9 @@ from controller.shelf_service import ShelfService
 from controller.state.labels_repo import Priority
 from controller.state.stock_repo import StockOutcome
 from controller.upstream import Upstream
+from firmware_protocol.messages import Event, EventKind
 from firmware_protocol.topics import (
+    DeviceAddress,
     controller_subscription,
 )
 from label_renderer.batch import BatchRenderer
@@ -144,7 +146,7 @@ class Controller:
             escalate_after_s=settings.help_escalate_after_s,
             on_alerts=self.alerts_changed,
         )
-        self.fleet.on_device_event = self.rooms.on_event
+        self.fleet.on_device_event = self._on_device_event
         self.device_intake = DeviceIntake(
             self.fleet,
             self.push_stage,
@@ -281,6 +283,13 @@ class Controller:
         await self.intake.on_messages(batch)
 
     # ---- devices ------------------------------------------------------------------------------
+
+    async def _on_device_event(self, address: DeviceAddress, event: Event) -> None:
+        """A device's new event (controller/fleet.py): a shelf's or a fitting room's."""
+        if event.kind is EventKind.LANE_EMPTY:
+            self.shelves.on_lane_empty(address.device, event.subject)
+        else:
+            await self.rooms.on_event(address, event)
 
     async def _on_device_messages(self, batch: list[Incoming]) -> None:
         """A batch in a few units of work, reports first (controller/device_intake.py)."""

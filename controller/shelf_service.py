@@ -68,11 +68,20 @@ from firmware_protocol.models import DeviceKind, ModelId, model
 log = logging.getLogger(__name__)
 
 POLL_S = 5.0  # offline is 180 s: a poll every few seconds is plenty
+LANE_EMPTY_GRACE_S = 90.0  # a level needs ~35 s to count: the weight has had time to agree
 MAX_PENDING = 10_000  # events kept between flushes; beyond, the oldest are dropped (and counted)
 
 
 class ShelfRefused(OperationRefused):
     """A staff operation on a lane that cannot be done (not linked, not stable): a 409."""
+
+
+def _lane_of(subject: str) -> int | None:
+    """N of a LANE_EMPTY event's "lane-N"; None for anything else."""
+    prefix, _, number = subject.partition("-")
+    if prefix != "lane" or not number.isdigit() or len(number) > 2:
+        return None
+    return int(number)
 
 
 def sensor_lanes(model_id: int) -> int | None:
@@ -183,6 +192,7 @@ class ShelfService:
         self._calibrations: list[CalibrationUpdate] = []
         self._stock: list[LaneStock] = []
         self._alerts: list[AlertChange] = []
+        self._empty_reports: dict[tuple[str, int], float] = {}  # LANE_EMPTY, when
 
     # ---- building the counters ----------------------------------------------------------------
 
@@ -307,11 +317,43 @@ class ShelfService:
             self.on_recorded(outcome)
 
     async def poll(self) -> None:
-        """Sensors silent for too long are offline; then flush."""
+        """Sensors silent for too long are offline; a lane the sensor said was empty that the
+        weight still counts is a recount for staff; then flush."""
         now = self._now()
         for sensor in self._sensors.values():
             self._keep(sensor, sensor.counter.poll(now))
+        self._check_empty_reports(now)
         await self.flush()
+
+    def on_lane_empty(self, device_id: str, subject: str) -> None:
+        """The sensor's own LANE_EMPTY event (PROTOCOL.md §8.2, subject "lane-N"): a second
+        opinion. The pipeline decides the count; when it still counts units LANE_EMPTY_GRACE_S
+        after the sensor said empty, staff are asked to recount (`uncertain`)."""
+        sensor = self._sensors.get(device_id)
+        lane = _lane_of(subject)
+        if sensor is None or lane is None or lane not in sensor.by_lane:
+            self.ignored["lane empty of no linked lane"] += 1
+            return
+        self._empty_reports.setdefault((device_id, lane), self._now())
+
+    def _check_empty_reports(self, now: float) -> None:
+        for (device_id, lane), reported in list(self._empty_reports.items()):
+            if now - reported < LANE_EMPTY_GRACE_S:
+                continue
+            del self._empty_reports[(device_id, lane)]
+            sensor = self._sensors.get(device_id)
+            counter = None if sensor is None else sensor.by_lane.get(lane)
+            if sensor is None or counter is None or not counter.count:
+                continue  # the weight agrees (or the lane is gone)
+            subject = f"{device_id}/{lane}"
+            detail = {
+                "reason": f"the sensor reported the lane empty; the weight counts {counter.count}",
+                "count": counter.count,
+            }
+            alert = NewAlert(
+                AlertKind.UNCERTAIN, subject, device_id, lane, sensor.skus.get(lane), detail
+            )
+            self._alerts.append(AlertChange(alert, (), subject, SHELF))
 
     # ---- what staff see and do ----------------------------------------------------------------
 

@@ -13,9 +13,10 @@ from controller.state.alerts_repo import AlertKind, AlertState, list_alerts
 from controller.state.render_queue import take
 from controller.state.stock_repo import lanes_of_item, shelf_summaries, unsent_upstream
 from controller.state.units import run_read
+from firmware_protocol.messages import Event, EventKind
 from label_renderer.content import StockBadge
 from tests.controller.api.api_kit import T0, Api, item, open_api, settings_for
-from tests.support.shelf_intake import Clock, Sensor
+from tests.support.shelf_intake import Clock, Sensor, message
 
 SENSOR = "shelf-00001"
 LABEL = "lbl-00001"
@@ -224,3 +225,34 @@ async def test_get_stock_shows_the_catalog_the_shelf_and_what_hq_was_sent(
         assert missing.status_code == 404
         anonymous = await api.client.get("/api/v1/stock/TR-W")
         assert anonymous.status_code == 401
+
+
+async def test_the_sensors_own_lane_empty_is_a_second_opinion(
+    tmp_path: Path, store_id: str
+) -> None:
+    """LANE_EMPTY while the weight still counts 4: after the grace period, one `uncertain`
+    alert (recount); LANE_EMPTY for a lane that the weight then counts empty: nothing more."""
+    async with _store(tmp_path, store_id) as (api, sensor):
+        await sensor.hold(40, (OTHER, 4 * UNIT, OTHER, 0))
+        said_empty = message(sensor.store, SENSOR, Event(1, EventKind.LANE_EMPTY, "lane-1"))
+        await sensor.report((OTHER, 4 * UNIT, OTHER, 0), said_empty)
+        await api.controller.shelves.poll()
+        assert await list_alerts(api.controller.conn) == []  # the weight may still follow
+        await sensor.hold(100, (OTHER, 4 * UNIT, OTHER, 0))
+        await api.controller.shelves.poll()
+        [recount] = await list_alerts(api.controller.conn)
+        assert (recount.kind, recount.subject, recount.detail["count"]) == (
+            AlertKind.UNCERTAIN,
+            f"{SENSOR}/1",
+            4,
+        )
+
+        agreed = message(sensor.store, SENSOR, Event(2, EventKind.LANE_EMPTY, "lane-1"))
+        await sensor.report((OTHER, 0, OTHER, 0), agreed)
+        await sensor.hold(100, (OTHER, 0, OTHER, 0))
+        await api.controller.shelves.poll()
+        kinds = sorted(a.kind.value for a in await list_alerts(api.controller.conn))
+        assert kinds == ["out_of_stock", "uncertain"]  # no second recount
+        nonsense = message(sensor.store, SENSOR, Event(3, EventKind.LANE_EMPTY, "lane-99"))
+        await sensor.report((OTHER, 0, OTHER, 0), nonsense)
+        assert api.controller.shelves.ignored["lane empty of no linked lane"] == 1
