@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import random
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -26,7 +27,9 @@ from controller.api import create_app
 from controller.local_broker import LocalBroker
 from controller.runtime import Controller
 from controller.service import running_controller
+from controller.state.alerts_repo import list_alerts
 from controller.state.shelves_repo import shelf_events
+from controller.state.stock_repo import unsent_upstream
 from controller.state.tokens_repo import Role, create_token
 from firmware_protocol.codec import encode
 from firmware_protocol.messages import NO_HASH, Birth, Message, Telemetry
@@ -76,16 +79,19 @@ class Rig:
     async def hold(self, units: int, seconds: int = 40) -> None:
         """Lane 0 holds `units` for `seconds` reports, each waited for until fed."""
         for i in range(seconds):
-            self.clock.now += timedelta(seconds=1)
-            self.seq += 1
-            grams = units * UNIT + (1 if i % 2 else -1)
-            await self.publish(Telemetry(self.seq, 3000, -60, 210, (grams, 999, 0, 0)))
-            at = self.clock.now.timestamp()
+            await self.weigh(units * UNIT + (1 if i % 2 else -1))
 
-            async def fed(at: float = at) -> bool:
-                return self.controller.shelves.last_report(SENSOR) == at
+    async def weigh(self, grams: int) -> None:
+        """One report a second later with lane 0 at `grams`, waited for until fed."""
+        self.clock.now += timedelta(seconds=1)
+        self.seq += 1
+        await self.publish(Telemetry(self.seq, 3000, -60, 210, (grams, 999, 0, 0)))
+        at = self.clock.now.timestamp()
 
-            await _until(fed)
+        async def fed() -> bool:
+            return self.controller.shelves.last_report(SENSOR) == at
+
+        await _until(fed)
 
 
 @asynccontextmanager
@@ -263,3 +269,36 @@ async def _out_alert_published(rig: Rig) -> bool:
         )
     ).fetchone()
     return bool(row and row[0])
+
+
+async def test_hands_resting_and_put_backs_change_no_stock_and_raise_no_alert(
+    broker: LocalBroker, store_id: str, tmp_path: Path
+) -> None:
+    """200 disturbances over the broker on a lane of 6: a hand resting on the shelf (3-8 s of
+    500-1,500 g more, wobbling) or a unit picked up and put back (5-20 s lighter by one unit,
+    then the same again), each followed by a few quiet seconds. The count stays 6: no stock
+    change for HQ beyond the first count, no alert, no event but the first count."""
+    rng = random.Random(15)
+    async with _rig(broker, store_id, tmp_path) as rig:
+        await rig.hold(6)
+        for n in range(200):
+            if n % 2:
+                hand = rng.randint(500, 1_500)
+                for _ in range(rng.randint(3, 8)):
+                    await rig.weigh(6 * UNIT + hand + rng.randint(-120, 120))
+            else:
+                for _ in range(rng.randint(5, 20)):
+                    await rig.weigh(5 * UNIT + rng.randint(-2, 2))
+            for _ in range(rng.randint(2, 5)):
+                await rig.weigh(6 * UNIT + rng.randint(-2, 2))
+        await rig.hold(6, seconds=35)
+        await rig.controller.shelves.poll()
+        events = await shelf_events(rig.controller.conn, SENSOR, limit=1000)
+        assert [(e.kind, e.count) for e in events] == [("InitialCount", 6)]
+        assert await list_alerts(rig.controller.conn) == []
+        rows = await unsent_upstream(rig.controller.conn, 100)
+        sent = rig.controller.upstream.sent_stock
+        assert len(rows) + sent == 1  # the first count, nothing after
+        answer = await rig.api.get(f"/api/v1/sensors/{SENSOR}/lanes", headers=rig.headers)
+        [lane] = answer.json()["linked"]
+        assert (lane["count"], lane["stock"]) == (6, "in-stock")
