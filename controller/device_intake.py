@@ -131,7 +131,7 @@ class DeviceIntake:
         elif isinstance(msg, Telemetry):
             fact = measured(address, msg)
             if msg.lane_grams and self.shelves is not None:
-                self.shelves.on_telemetry(device, msg.lane_grams)  # never raises; no I/O
+                self.shelves.on_telemetry(device, msg.lane_grams, msg.seq)  # never raises
         elif isinstance(msg, XferRequest):
             if device in pending.fact_devices:
                 await self._flush_facts(pending)  # its Birth forgets transfers in RAM

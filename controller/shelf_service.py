@@ -136,13 +136,18 @@ def lane_stock(event: ShelfEvent, sku: str, state: StockState | None) -> LaneSto
     return LaneStock(event.device_id, event.lane, sku, event.count, _STATE[state], units, cause, at)
 
 
-def alert_change(event: ShelfEvent, sku: str | None) -> AlertChange | None:
+def alert_change(
+    event: ShelfEvent, sku: str | None, report_seq: int | None = None
+) -> AlertChange | None:
     """The alert an event opens or resolves (None: none). An alert is about a lane
-    ("shelf-0001/2") or, offline, about the sensor."""
+    ("shelf-0001/2") or, offline, about the sensor; it names the report that raised it (its
+    Telemetry `seq`) when one did."""
     lane, device = event.lane, event.device_id
     subject = device if lane is None else f"{device}/{lane}"
 
     def opening(kind: AlertKind, detail: dict[str, Any], *resolving: AlertKind) -> AlertChange:
+        if report_seq is not None:
+            detail = detail | {"report_seq": report_seq}
         alert = NewAlert(kind, subject, device, lane, sku, detail)
         return AlertChange(alert, resolving, subject, SHELF)
 
@@ -245,8 +250,11 @@ class ShelfService:
 
     # ---- reports ------------------------------------------------------------------------------
 
-    def on_telemetry(self, device_id: str, lane_grams: Sequence[int]) -> None:
-        """One sensor's report, fed now; never raises."""
+    def on_telemetry(
+        self, device_id: str, lane_grams: Sequence[int], seq: int | None = None
+    ) -> None:
+        """One sensor's report (its Telemetry `seq`: named in the alerts it raises), fed now;
+        never raises."""
         sensor = self._sensors.get(device_id)
         if sensor is None:
             self.ignored["not linked"] += 1
@@ -256,12 +264,14 @@ class ShelfService:
             return
         try:
             weights = [lane_grams[lane] for lane in sensor.skus]
-            self._keep(sensor, sensor.counter.feed(self._now(), weights))
+            self._keep(sensor, sensor.counter.feed(self._now(), weights), seq)
         except Exception:  # one sensor's bad report must not stop the others'
             self.ignored["failed"] += 1
             log.exception("shelves: %s's report failed", device_id)
 
-    def _keep(self, sensor: _Sensor, events: Sequence[ShelfEvent]) -> None:
+    def _keep(
+        self, sensor: _Sensor, events: Sequence[ShelfEvent], report_seq: int | None = None
+    ) -> None:
         for event in events:
             if isinstance(event, SampleRejected):
                 continue  # counted by the pipeline (rejected_samples), not stored one by one
@@ -273,7 +283,7 @@ class ShelfService:
                 counted = lane_stock(event, sku, counter.state)
                 if counted is not None:
                     self._stock.append(counted)
-            if (change := alert_change(event, sku)) is not None:
+            if (change := alert_change(event, sku, report_seq)) is not None:
                 self._alerts.append(change)
             if isinstance(event, CalibrationChanged) and lane is not None:
                 update = CalibrationUpdate(
