@@ -39,6 +39,9 @@ class Settings(BaseSettings):
     public_url: str = "http://127.0.0.1:8000"  # where shoppers' QR scans land (/q/...)
     review_url_pattern: str = "https://reviews.example/{store}/{sku}"
     redirect_hosts: tuple[str, ...] = ("reviews.example",)  # the only hosts /q/ redirects to
+    # /q/ answers the shoppers' page (price, reviews, other sizes, where in the store;
+    # docs/shopper-page.md); False: it redirects to the reviews page, as before the page existed.
+    shopper_page: bool = True
     render_workers: Annotated[int, Field(ge=1, le=64)] = max(1, os.cpu_count() or 1)
     # The device session's MQTT work in a process of its own (controller/device_link/), so that
     # it takes a second core; False: in the controller's process (one core does everything).

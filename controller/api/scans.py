@@ -1,63 +1,106 @@
-"""Shoppers' QR scans: `/q/{store}/{sku}` records the scan and redirects to the item's reviews.
+"""Shoppers' QR scans: `/q/{store}/{sku}` records the scan and answers the shoppers' page of the
+item (controller/shoppers/, docs/shopper-page.md), or, with `OMNISHELF_SHOPPER_PAGE=false`,
+redirects to the item's reviews.
 
-No authentication: the QR code on the shelf is public. Unknown store or SKU is 404. The target
-comes from the configured pattern and must pass `checked_redirect` (HTTPS, an allowlisted host);
-a refused target is 404, never a redirect elsewhere: the controller is not an open redirect. The
-scan is recorded once the item is known, even if the redirect is then refused: the shopper's
-interest in the item is a fact either way. Scans are rate limited per address and for the store
-(429, controller/api/gate.py): each one is a row.
+No authentication: the QR code on the shelf is public. An unknown store or SKU is 404 (the page:
+a short "item not found" page in the store's language). The reviews link comes from the
+configured pattern and must pass `checked_redirect` (HTTPS, an allowlisted host): the page then
+leaves it out, the redirect answers 404, never a redirect elsewhere: the controller is not an
+open redirect. The scan is recorded once the item is known, even if the redirect is then
+refused: the shopper's interest in the item is a fact either way. A scan is a row with the item
+and the hour, nothing about the shopper (state/scans_repo.py). Scans are rate limited per
+address and for the store (429, controller/api/gate.py).
 """
 
 from __future__ import annotations
 
 import logging
-from typing import Annotated
 
-from fastapi import APIRouter, Header, HTTPException, status
-from fastapi.responses import RedirectResponse
+from fastapi import APIRouter, HTTPException, status
+from fastapi.responses import HTMLResponse, RedirectResponse
+from starlette.responses import Response
 
 from controller.api.deps import ControllerDep
 from controller.api.errors import ERROR_RESPONSES
+from controller.pipeline.render_stage import CONTENT_POISON
+from controller.runtime import Controller
 from controller.scans import RedirectRefused, checked_redirect, reviews_url
+from controller.settings import Settings
+from controller.shoppers.html import HEADERS, not_found_html, product_html
+from controller.shoppers.page import page_of, read_facts
 from controller.state.catalog_repo import get_item
-from controller.state.database import transaction
+from controller.state.scans_repo import record_scan
 
 log = logging.getLogger(__name__)
 
 router = APIRouter(tags=["shoppers"])
-
-MAX_USER_AGENT = 512
+ERROR_JSON = {"schema": {"$ref": "#/components/schemas/ErrorAnswer"}}
 
 
 @router.get(
     "/q/{store}/{sku}",
-    status_code=status.HTTP_302_FOUND,
-    response_class=RedirectResponse,
-    summary="A shopper scanned a label's QR code: to the item's reviews",
+    response_class=HTMLResponse,
+    summary="A shopper scanned a label's QR code: the item's page (or its reviews)",
     responses={
-        404: {"description": "unknown store or item, or no allowed reviews page"},
-        429: ERROR_RESPONSES[429],
+        200: {"description": "the shoppers' page of the item", "content": {"text/html": {}}},
+        302: {"description": "to the item's reviews (OMNISHELF_SHOPPER_PAGE=false)"},
+        404: {
+            "description": "unknown store or item (the page: a short page saying so), or, with"
+            " the redirect, no allowed reviews page",
+            "content": {"text/html": {}, "application/json": ERROR_JSON},
+        },
+        # Declared with its content: the route's HTML would otherwise be assumed.
+        429: {
+            "description": ERROR_RESPONSES[429]["description"],
+            "content": {"application/json": ERROR_JSON},
+        },
     },
 )
-async def scan(
-    store: str,
-    sku: str,
-    controller: ControllerDep,
-    user_agent: Annotated[str | None, Header()] = None,
-) -> RedirectResponse:
+async def scan(store: str, sku: str, controller: ControllerDep) -> Response:
+    if not controller.settings.shopper_page:
+        return await _redirect(controller, store, sku)
+    return await _page(controller, store, sku)
+
+
+def _reviews_link(settings: Settings, store: str, sku: str) -> str:
+    return checked_redirect(
+        reviews_url(settings.review_url_pattern, store=store, sku=sku), settings.redirect_hosts
+    )
+
+
+async def _page(controller: Controller, store: str, sku: str) -> Response:
+    settings = controller.settings
+    now = controller.clock()
+    facts = await read_facts(controller.conn, sku, now) if store == settings.store_id else None
+    if facts is None:
+        return _html(not_found_html(settings.locale), status.HTTP_404_NOT_FOUND)
+    await record_scan(controller.conn, sku, now)
+    try:
+        link: str | None = _reviews_link(settings, store, sku)
+    except RedirectRefused as exc:
+        log.debug("QR scan of %s: no reviews link: %s", sku, exc)
+        link = None
+    try:
+        page = page_of(facts, controller.render_stage.context, now, link)
+    except CONTENT_POISON:
+        # What cannot be shown on a label (render_stage.py quarantines it) is not shown here.
+        log.exception("item %s cannot be shown on the shoppers' page", sku)
+        return _html(not_found_html(settings.locale), status.HTTP_404_NOT_FOUND)
+    return _html(product_html(page), status.HTTP_200_OK)
+
+
+def _html(body: str, status_code: int) -> HTMLResponse:
+    return HTMLResponse(body, status_code=status_code, headers=HEADERS)
+
+
+async def _redirect(controller: Controller, store: str, sku: str) -> RedirectResponse:
+    """The scan as before the page: recorded, then a 302 to the reviews (or 404)."""
     settings = controller.settings
     if store != settings.store_id or await get_item(controller.conn, sku) is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, detail="no such item in this store")
-    now = controller.clock()
-    async with transaction(controller.conn):
-        await controller.conn.execute(
-            "INSERT INTO scans (at, sku, user_agent) VALUES (?, ?, ?)",
-            (now.isoformat(), sku, user_agent[:MAX_USER_AGENT] if user_agent else None),
-        )
+    await record_scan(controller.conn, sku, controller.clock())
     try:
-        target = checked_redirect(
-            reviews_url(settings.review_url_pattern, store=store, sku=sku), settings.redirect_hosts
-        )
+        target = _reviews_link(settings, store, sku)
     except RedirectRefused as exc:
         log.warning("QR scan of %s: %s", sku, exc)
         raise HTTPException(

@@ -1,17 +1,26 @@
-"""The shoppers' QR-scan redirect: recorded, redirected only to allowlisted HTTPS hosts."""
+"""The shoppers' QR-scan redirect (OMNISHELF_SHOPPER_PAGE=false): recorded, redirected only to
+allowlisted HTTPS hosts. The page /q/ answers by default: test_api_shopper_page.py."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 import httpx
+import pytest
 
 from controller.api import create_app
 from controller.catalog.items import CatalogItem
 from controller.runtime import Controller
+from controller.settings import Settings
 from controller.state.catalog_repo import store_item
 from label_renderer.batch import BatchRenderer
 from tests.controller.api.api_kit import T0, Api, item, settings_for
+
+
+@pytest.fixture
+def settings(tmp_path: Path, store_id: str) -> Settings:
+    """The redirect, as before the shoppers' page (the `api` fixture takes these settings)."""
+    return settings_for(tmp_path, store_id, shopper_page=False)
 
 
 async def _scans(api: Api) -> list[tuple[str, str, str | None]]:
@@ -20,13 +29,14 @@ async def _scans(api: Api) -> list[tuple[str, str, str | None]]:
 
 
 async def test_scan_records_and_redirects_to_the_reviews_page(api: Api) -> None:
-    """A scan without a token is recorded (time, SKU, user agent) and 302s to the reviews URL."""
+    """A scan without a token is recorded (the hour and the SKU; no user agent since the
+    shoppers' page: state/scans_repo.py) and 302s to the reviews URL."""
     await store_item(api.controller.conn, CatalogItem.model_validate(item("TR-1")), T0)
     store = api.controller.store
     answer = await api.client.get(f"/q/{store}/TR-1", headers={"User-Agent": "phone/1.0"})
     assert answer.status_code == 302
     assert answer.headers["location"] == f"https://reviews.example/{store}/TR-1"
-    assert await _scans(api) == [(T0.isoformat(), "TR-1", "phone/1.0")]
+    assert await _scans(api) == [(T0.isoformat(), "TR-1", None)]
 
 
 async def test_unknown_store_or_item_is_404_and_not_recorded(api: Api) -> None:
@@ -45,6 +55,7 @@ async def test_a_target_off_the_allowlist_is_404_never_a_redirect(api: Api, tmp_
         tmp_path / "other",
         api.controller.store,
         review_url_pattern="https://evil.example/{sku}",
+        shopper_page=False,
     )
     controller = Controller(settings, api.controller.conn, BatchRenderer(1))
     app = create_app(settings, controller=controller)
