@@ -1,9 +1,11 @@
-"""Items: search by name, SKU or GTIN; an item's page (price history chart, its labels); and, in
-demo mode only, changing its price as HQ would (the same `Controller.apply` as the catalog feed,
-audited with the user's token name)."""
+"""Items: search by name, SKU or GTIN (with no search: the items shoppers scanned most this
+week); an item's page (price history chart, its labels, its shoppers' scans); and, in demo mode
+only, changing its price as HQ would (the same `Controller.apply` as the catalog feed, audited with
+the user's token name)."""
 
 from __future__ import annotations
 
+from datetime import timedelta
 from decimal import Decimal, InvalidOperation
 from typing import Annotated
 from urllib.parse import quote
@@ -21,11 +23,14 @@ from controller.console.charts import Step, price_chart
 from controller.console.session import StaffUser, User
 from controller.console.templating import render
 from controller.console.wall import wall_labels
-from controller.state.catalog_repo import applied_prices, get_item
+from controller.state.catalog_repo import applied_prices, current_items, get_item
 from controller.state.devices_repo import bindings_for_item
+from controller.state.scans_repo import most_scanned, scans_of_item
 
 router = APIRouter()
 SEARCH_LIMIT = 100
+SCANS_OVER = timedelta(days=7)  # the period the scan counts cover
+MOST_SCANNED = 10
 
 
 @router.get("/items")
@@ -40,7 +45,21 @@ async def search(
     if query and not found:  # a scanned code that is a SKU or GTIN in another form
         exact = await resolve_item(controller.conn, query)
         found = [exact] if exact is not None else []
-    return render(request, "items.html", user, q=query, items=found, limit=SEARCH_LIMIT)
+    popular: list[tuple[CatalogItem, int]] = []
+    if not query:
+        counts = await most_scanned(controller.conn, controller.clock() - SCANS_OVER, MOST_SCANNED)
+        known = await current_items(controller.conn, [c.sku for c in counts])
+        popular = [(known[c.sku], c.scans) for c in counts if c.sku in known]
+    return render(
+        request,
+        "items.html",
+        user,
+        q=query,
+        items=found,
+        limit=SEARCH_LIMIT,
+        popular=popular,
+        scan_days=SCANS_OVER.days,
+    )
 
 
 async def _item_page(
@@ -73,6 +92,7 @@ async def _item_page(
     )
     bound = [b.device_id for b in await bindings_for_item(controller.conn, item.sku)]
     labels = await wall_labels(controller.conn, bound[:500]) if bound else []
+    scans = await scans_of_item(controller.conn, item.sku, now - SCANS_OVER)
     return render(
         request,
         "item.html",
@@ -82,6 +102,8 @@ async def _item_page(
         chart=chart,
         applied=applied,
         labels=labels,
+        scans=scans,
+        scan_days=SCANS_OVER.days,
         error=error,
         done=done,
     )
