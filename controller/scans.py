@@ -1,5 +1,6 @@
 """Shoppers' QR scans: the label's QR points at the controller (/q/{store}/{sku}), which records
-the scan and redirects to the item's reviews page.
+the scan and answers the shoppers' page, which links to the item's reviews page
+(controller/shoppers/), or redirects to that page (OMNISHELF_SHOPPER_PAGE=false).
 
 The redirect target is built from the configured pattern and must land on an allowlisted host
 over HTTPS: the controller is never an open redirect (OWASP "Unvalidated Redirects"), even if a
