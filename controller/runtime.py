@@ -173,7 +173,7 @@ class Controller:
 
     def alerts_changed(self) -> None:
         """Stock rows or alert changes wait in the outbox (staff acknowledged, say)."""
-        self.upstream.kick.set()
+        self.upstream.kick()
 
     async def run(self) -> None:
         await self.shelves.load()  # the persisted tares, before the first report is fed
