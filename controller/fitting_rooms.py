@@ -25,13 +25,18 @@ from __future__ import annotations
 import logging
 import sqlite3
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Protocol
 
 import aiosqlite
 
-from controller.catalog.items import CatalogItem
+from controller.catalog.variants import (
+    Phrases,
+    availability,
+    family_order,
+    phrases_for,
+    variant_label,
+)
 from controller.state.alerts_repo import (
     AlertKind,
     NewAlert,
@@ -72,75 +77,8 @@ LINE_CHARS = 40  # what a room's line shows; longer text is cut with "…"
 SUBJECT_CHARS = 120  # of a help request's text kept in its alert
 
 
-@dataclass(frozen=True, slots=True)
-class Phrases:
-    in_store: str  # "{n}" is the count
-    online: str
-    sold_out: str
-    staff_called: str
-    unknown_tag: str
-    no_item: str
-    failed: str
-    also: str
-
-
-PHRASES = {
-    "tr": Phrases(
-        "mağazada {n}",
-        "online",
-        "tükendi",
-        "Personel çağrıldı",
-        "Etiket tanınmadı",
-        "Ürün bulunamadı",
-        "Şu an cevap yok",
-        "Ayrıca: ",
-    ),
-    "az": Phrases(
-        "mağazada {n}",
-        "onlayn",
-        "bitib",
-        "İşçi çağırıldı",
-        "Etiket tanınmadı",
-        "Məhsul tapılmadı",
-        "Hazırda cavab yoxdur",
-        "Həmçinin: ",
-    ),
-    "en": Phrases(
-        "in store {n}",
-        "online",
-        "sold out",
-        "Staff called",
-        "Tag not recognised",
-        "Item not found",
-        "No answer right now",
-        "Also: ",
-    ),
-}
-
-
-def phrases_for(locale: str) -> Phrases:
-    return PHRASES.get(locale.split("-", maxsplit=1)[0], PHRASES["en"])
-
-
 def _cut(text: str, chars: int = LINE_CHARS) -> str:
     return text if len(text) <= chars else text[: chars - 1] + "…"
-
-
-def _label(item: CatalogItem) -> str:
-    """A variant as a room names it: "38 Lacivert", else the item's variant or name."""
-    family = item.family
-    parts = [p for p in (family.size if family else None, family.colour if family else None) if p]
-    return " ".join(parts) or item.variant or item.name
-
-
-def _availability(item: CatalogItem, on_shelf: int | None, words: Phrases) -> str:
-    stock = item.stock
-    in_store = on_shelf if on_shelf is not None else (stock.quantity if stock else None)
-    if in_store:
-        return words.in_store.format(n=in_store)
-    if stock is not None and stock.online_available:
-        return words.online
-    return words.sold_out
 
 
 def answer_lines(
@@ -150,16 +88,12 @@ def answer_lines(
     then the other colours), each with its stock, then a suggestion from its collection if a
     line is left. At most `max_lines` lines."""
     item = found.item
-    lines = [_cut(f"{item.name} {_label(item)}" if item.family else item.name)]
-    colour = item.family.colour if item.family else None
-    others = sorted(
-        (v for v in found.family if v.sku != item.sku),
-        key=lambda v: (v.family is None or v.family.colour != colour, _label(v), v.sku),
-    )
+    lines = [_cut(f"{item.name} {variant_label(item)}" if item.family else item.name)]
+    others = [v for v in family_order(item, found.family) if v.sku != item.sku]
     room = max_lines - 1 - (1 if found.collection else 0)
     for variant in others[: max(0, room)]:
-        availability = _availability(variant, counted.get(variant.sku), words)
-        lines.append(_cut(f"{_label(variant)}: {availability}"))
+        where = availability(variant, counted.get(variant.sku), words)
+        lines.append(_cut(f"{variant_label(variant)}: {where}"))
     if found.collection and len(lines) < max_lines:
         lines.append(_cut(words.also + found.collection[0].name))
     return tuple(lines[:max_lines])

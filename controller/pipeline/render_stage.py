@@ -114,7 +114,9 @@ class RoundResult:
     failed: int
 
 
-def _history(item: CatalogItem, shelf: dict[str, list[AppliedPrice]]) -> list[AppliedPrice]:
+def promotion_history(
+    item: CatalogItem, shelf: dict[str, list[AppliedPrice]]
+) -> list[AppliedPrice]:
     """Every price known to have applied: HQ's history and what this store's shelves showed
     (`shelf`: the applied prices of the round's promoted items, read in one query)."""
     from_hq = history_intervals((p.price, p.valid_from, p.valid_to) for p in item.price_history)
@@ -312,7 +314,7 @@ class RenderStage:
         counted = await shelf_summaries(self.reader, list(items))
         contents: dict[str, LabelContent] = {}
         for sku, item in items.items():
-            history = _history(item, shelf) if sku in promoted else None
+            history = promotion_history(item, shelf) if sku in promoted else None
             on_shelf = counted[sku].state if sku in counted else None
             try:
                 contents[sku] = label_content(item, self.context, now, history, on_shelf)

@@ -27,9 +27,9 @@ from babel.numbers import format_decimal
 from controller.catalog.items import CatalogItem
 from controller.catalog.labels import StoreContext, label_content
 from controller.catalog.pricing import AppliedPrice
-from controller.fitting_rooms import _availability, _label, phrases_for
+from controller.catalog.variants import availability, family_order, phrases_for, variant_label
 from controller.operations import location_parts
-from controller.pipeline.render_stage import _history
+from controller.pipeline.render_stage import promotion_history
 from controller.shoppers.phrases import PageWords, language_of, words_for
 from controller.state.catalog_repo import applied_prices_of, get_item
 from controller.state.devices_repo import bindings_for_item, devices_by_id
@@ -63,7 +63,7 @@ async def read_facts(conn: aiosqlite.Connection, sku: str, now: datetime) -> Sho
         return None
     history = None
     if item.promotion_at(now) is not None:
-        history = _history(item, await applied_prices_of(conn, [sku]))
+        history = promotion_history(item, await applied_prices_of(conn, [sku]))
     variants = await family_of(conn, item)
     summaries = await shelf_summaries(conn, [v.sku for v in variants.family])
     return ShopperFacts(
@@ -138,19 +138,15 @@ def _variants(facts: ShopperFacts, locale: str) -> tuple[VariantLine, ...]:
         return ()
     words = phrases_for(locale)
     states = {words.online: "online", words.sold_out: "out"}
-    colour = item.family.colour
-    ordered = sorted(
-        facts.variants.family,
-        key=lambda v: (v.family is None or v.family.colour != colour, _label(v), v.sku),
-    )
+    ordered = family_order(item, facts.variants.family)
     lines = []
     for variant in ordered:
-        availability = _availability(variant, facts.counted.get(variant.sku), words)
+        where = availability(variant, facts.counted.get(variant.sku), words)
         lines.append(
             VariantLine(
-                _label(variant),
-                availability,
-                states.get(availability, "in"),
+                variant_label(variant),
+                where,
+                states.get(where, "in"),
                 variant.sku == item.sku,
             )
         )

@@ -241,7 +241,7 @@ MIGRATIONS: tuple[str, ...] = (
     CREATE UNIQUE INDEX alerts_unresolved ON alerts(kind, subject) WHERE state != 'resolved';
     CREATE INDEX alerts_by_state ON alerts(state, kind, id);
     """,
-    # 7: fitting rooms (controller/fitting_rooms.py, controller/state/rooms_repo.py)
+    # 7: fitting rooms (controller/fitting_rooms.py, controller/state/rooms_repo.py), scans
     """
     CREATE INDEX items_by_gtin ON items(json_extract(body, '$.gtin')) WHERE deleted = 0;
     CREATE INDEX items_by_style ON items(json_extract(body, '$.family.style')) WHERE deleted = 0;
@@ -265,6 +265,9 @@ MIGRATIONS: tuple[str, ...] = (
         PRIMARY KEY (session_id, code)
     ) WITHOUT ROWID;
     CREATE INDEX room_items_by_sku ON room_items(sku, brought_at);
+    -- shoppers' scans counted per item and period (the console, controller/state/scans_repo.py)
+    CREATE INDEX scans_by_sku ON scans(sku, at);
+    CREATE INDEX scans_by_time ON scans(at);
     """,
 )
 
