@@ -49,7 +49,7 @@ class StoreRun:
     cpu_phases: list[cpu.PhaseCpu] = field(default_factory=list)  # convergence, reprice
 
 
-async def _probe(rig: StoreRig, body: dict[str, Any], wanted: dict[str, bytes]) -> Probe:
+async def probe(rig: StoreRig, body: dict[str, Any], wanted: dict[str, bytes]) -> Probe:
     """Publish one change; ms until the last of its labels reported the expected image."""
     started = time.perf_counter()
     futures = [rig.watch.showing(label, digest) for label, digest in wanted.items()]
@@ -65,7 +65,7 @@ class Probe:
     offered_ms: float  # HQ's publish -> the controller's offer (Desired) to the last label
 
 
-def _plan_probes(
+def plan_probes(
     rig: StoreRig, count: int, rng: random.Random
 ) -> list[tuple[dict[str, Any], dict[str, bytes]]]:
     skus = rng.sample(rig.plain_items(), min(count, len(rig.plain_items())))
@@ -136,12 +136,12 @@ async def run_store(
             "simulator_rss_start_mb": rig.sim_rss.get("started"),
         }
 
-        for body, wanted in _plan_probes(rig, idle_probes, rng):
-            run.idle.append(await _probe(rig, body, wanted))
+        for body, wanted in plan_probes(rig, idle_probes, rng):
+            run.idle.append(await probe(rig, body, wanted))
 
         jobs_before = await _jobs_now(rig) if render_only else []
         bodies = rig.reprice()
-        probes = _plan_probes(rig, busy_probes, rng)  # each a version after the batch's
+        probes = plan_probes(rig, busy_probes, rng)  # each a version after the batch's
         peak = [0.0]
         profiler = rig.profile_controller("reprice")
         rig.watch.arm(rig.label_ids)
@@ -158,7 +158,7 @@ async def run_store(
                 await asyncio.sleep(max(0.0, due - time.perf_counter()))
                 if len(rig.watch.crossed) == len(rig.label_ids):
                     break  # the reprice is over: later probes would be idle ones
-                probe_tasks.append(tasks.create_task(_probe(rig, body, wanted)))
+                probe_tasks.append(tasks.create_task(probe(rig, body, wanted)))
             last = await rig.all_crossed(1800)
             elapsed = last - t0
             used = cpu.used("reprice", shape.labels, before, await _now(parties))

@@ -36,7 +36,7 @@ from rich.console import Console
 
 from bench import bytes_on_air, mqtt_ceiling, render_models
 from bench.ceiling import cpu_section, scale_section
-from bench.harness import Section, machine, print_section
+from bench.harness import Section, machine, percentile, print_section
 from bench.pipeline import (
     StoreRun,
     latency_section,
@@ -44,10 +44,11 @@ from bench.pipeline import (
     reprice_section,
     run_store,
 )
+from bench.store_devices import devices_section, run_devices
 from bench.store_rig import StoreShape
 from controller.local_broker import LocalBroker
 
-SCENARIOS = ("render", "reprice", "latency", "bytes", "mqtt", "memory", "scale")
+SCENARIOS = ("render", "reprice", "latency", "bytes", "mqtt", "memory", "devices", "scale")
 DEFAULT_SCENARIOS = SCENARIOS[:-1]  # the scale curve runs when asked for
 
 
@@ -59,6 +60,9 @@ class Mode:
     probe_interval_s: float
     memory_stores: tuple[int, ...]  # further store sizes for the memory scenario
     scale_stores: tuple[int, ...]  # the scale curve's store sizes
+    sensors: int  # the devices scenario: shelf sensors, fitting rooms, probe sensors
+    rooms: int
+    probe_sensors: int
     render_workers: int | None = None  # None: one per core (StoreShape's default)
 
 
@@ -69,6 +73,9 @@ QUICK = Mode(
     probe_interval_s=0.02,
     memory_stores=(),
     scale_stores=(300, 600),
+    sensors=40,
+    rooms=5,
+    probe_sensors=1,
 )
 FULL = Mode(
     labels=20_000,
@@ -77,6 +84,9 @@ FULL = Mode(
     probe_interval_s=0.02,
     memory_stores=(1000, 10_000),
     scale_stores=(1000, 5000, 20_000, 50_000),
+    sensors=500,
+    rooms=50,
+    probe_sensors=2,
 )
 
 
@@ -128,11 +138,44 @@ def run_all(
     ):
         if "bytes" in wanted:
             done(asyncio.run(bytes_on_air.run(broker, quick=quick)))
+        main = None
         if wanted & {"reprice", "latency", "mqtt", "memory"}:
-            _store_scenarios(broker, mode, wanted, done)
+            main = _store_scenarios(broker, mode, wanted, done)
+        if "devices" in wanted:
+            done(_devices(broker, mode, main if "latency" in wanted else None))
         if "scale" in wanted:
             done(_scale(broker, mode))
     return sections
+
+
+def _devices(broker: LocalBroker, mode: Mode, without: StoreRun | None) -> Section:
+    """The store with its shelves and fitting rooms (bench/store_devices.py)."""
+    started = time.perf_counter()
+    store = replace(
+        shape(mode, mode.labels),
+        sensors=mode.sensors,
+        rooms=mode.rooms,
+        probe_sensors=mode.probe_sensors,
+    )
+    run = asyncio.run(
+        run_devices(
+            broker,
+            store,
+            idle_probes=min(mode.idle_probes, 50),
+            busy_probes=mode.busy_probes,
+            probe_interval_s=mode.probe_interval_s,
+        )
+    )
+    baseline = None
+    if without is not None:
+        busy = [p.shown_ms for p in without.busy]
+        baseline = {
+            "p50_ms": round(percentile(busy, 50), 1),
+            "p99_ms": round(percentile(busy, 99), 1),
+        }
+    section = devices_section(run, baseline)
+    section.seconds = time.perf_counter() - started
+    return section
 
 
 def _scale(broker: LocalBroker, mode: Mode) -> Section:
@@ -158,7 +201,7 @@ def _scale(broker: LocalBroker, mode: Mode) -> Section:
 
 def _store_scenarios(
     broker: LocalBroker, mode: Mode, wanted: set[str], done: Callable[[Section], None]
-) -> None:
+) -> StoreRun:
     started = time.perf_counter()
     main = asyncio.run(
         run_store(
@@ -216,6 +259,7 @@ def _store_scenarios(
         section = memory_section([*runs, main])
         section.seconds = time.perf_counter() - started + seconds
         done(section)
+    return main
 
 
 def _latency(run: StoreRun) -> Section:

@@ -33,6 +33,7 @@ from typing import Any
 
 import aiomqtt
 
+from bench.device_load import clothing_catalog, prepare_devices
 from bench.harness import peak_rss_mb, rss_mb, tree_cpu_seconds, tree_rss_mb
 from bench.sim_process import BEHAVIOUR
 from broker_access.credentials import client_password, hq_user, observer_user
@@ -62,6 +63,13 @@ class StoreShape:
     labels: int
     render_workers: int = max(1, os.cpu_count() or 1)
     labels_per_access_point: int = LABELS_PER_ACCESS_POINT
+    sensors: int = 0  # shelf sensors of 8 lanes, a report a second each (bench/device_load.py)
+    rooms: int = 0  # fitting rooms
+    probe_sensors: int = 0  # shelf sensors the benchmark itself drives (bench/store_devices.py)
+
+    @property
+    def devices(self) -> bool:
+        return bool(self.sensors or self.rooms or self.probe_sensors)
 
     @property
     def items(self) -> int:
@@ -154,7 +162,7 @@ class StoreRig:
         self.workdir = workdir
         # Its own topic tree on the shared broker: a store run before left retained births
         # and reports there, which a controller of the same store id would take for its own.
-        self.store = f"bench-{shape.labels}"
+        self.store = f"bench-{shape.labels}" + ("-devices" if shape.devices else "")
         self.db = workdir / "state.db"
         self.watch = ReportWatch()
         self.label_ids: list[str] = []
@@ -168,6 +176,8 @@ class StoreRig:
         self._hq: aiomqtt.Client | None = None
         self._versions: dict[str, int] = {}
         self._profilers: list[subprocess.Popen[bytes]] = []
+        self.device_load: subprocess.Popen[bytes] | None = None
+        self.alerts: list[tuple[float, dict[str, Any]]] = []  # (wall time, document) as heard
 
     # ---- set-up -------------------------------------------------------------------------------
 
@@ -210,6 +220,18 @@ class StoreRig:
                         self.model_of[label] = device.model.name
                         self.labels_of.setdefault(sku, []).append(label)
                         n += 1
+            if self.shape.devices:
+                clothing = clothing_catalog()
+                await apply_changes(conn, [Upsert(i) for i in clothing], actor="install", at=now)
+                devices = await prepare_devices(
+                    conn,
+                    sensors=self.shape.sensors,
+                    rooms=self.shape.rooms,
+                    probes=self.shape.probe_sensors,
+                    skus=skus,
+                    at=now,
+                )
+                self.broker.add_clients(devices)
             # The install's own render queue is what the controller works through first.
 
     def start_simulator(self, **behaviour: float) -> None:
@@ -260,7 +282,7 @@ class StoreRig:
             "OMNISHELF_BROKER_URL": self.broker.url,
             "OMNISHELF_STORE_SECRET": self.broker.store_secret,
             "OMNISHELF_STATE_DB": str(self.db),
-            "OMNISHELF_ADOPT": '["lbl-*"]',
+            "OMNISHELF_ADOPT": '["lbl-*", "shelf-*", "fit-*"]',
             "OMNISHELF_ADOPT_ACCESS_POINTS": '["ap-*"]',
             "OMNISHELF_RENDER_WORKERS": str(self.shape.render_workers),
             "OMNISHELF_PUBLIC_URL": "https://shop.example",
@@ -321,9 +343,14 @@ class StoreRig:
             await client.subscribe(f"{ROOT}/{self.store}/up/+/+/reported", qos=0)
             await client.subscribe(f"{ROOT}/{self.store}/down/+/+/desired", qos=0)
             await client.subscribe(f"{ROOT}/{self.store}/down/+/+/chunk", qos=0)
+            if self.shape.devices:
+                await client.subscribe(f"omnishelf/{self.store}/alerts/#", qos=1)
             async for message in client.messages:
                 payload = message.payload
                 if not isinstance(payload, bytes | bytearray) or not payload:
+                    continue
+                if message.topic.value.startswith("omnishelf/"):
+                    self.alerts.append((time.time(), json.loads(payload)))
                     continue
                 if "/down/" in message.topic.value:
                     self.watch.downlink_messages += 1
@@ -459,9 +486,48 @@ class StoreRig:
         assert self.simulator is not None
         return rss_mb(self.simulator.pid)
 
+    def start_device_load(self, out: Path, room_interval_s: float) -> None:
+        """bench/device_load.py's sensors and rooms, in a process of their own."""
+        env = {**os.environ, "OMNISHELF_STORE_SECRET": self.broker.store_secret}
+        with (self.workdir / "device_load.log").open("ab") as log:
+            self.device_load = subprocess.Popen(
+                [
+                    sys.executable,
+                    "-m",
+                    "bench.device_load",
+                    f"--broker={self.broker.url}",
+                    f"--store={self.store}",
+                    f"--sensors={self.shape.sensors}",
+                    f"--rooms={self.shape.rooms}",
+                    f"--room-interval={room_interval_s}",
+                    f"--out={out}",
+                ],
+                env=env,
+                stdout=subprocess.PIPE,
+                stderr=log,
+            )
+
+    async def device_load_ready(self, within_s: float = 120) -> None:
+        assert self.device_load is not None
+        assert self.device_load.stdout is not None
+        line = await asyncio.wait_for(asyncio.to_thread(self.device_load.stdout.readline), within_s)
+        if not line:
+            raise RuntimeError(f"the device load exited; see {self.workdir / 'device_load.log'}")
+
+    def stop_device_load(self) -> None:
+        """SIGTERM: it writes its results and ends."""
+        if self.device_load is not None and self.device_load.poll() is None:
+            self.device_load.terminate()
+            try:
+                self.device_load.wait(30)
+            except subprocess.TimeoutExpired:
+                self.device_load.kill()
+                self.device_load.wait()
+
     def stop(self) -> None:
         if self.simulator is not None and self.simulator.stdout is not None:
             self.simulator.stdout.close()
+        self.stop_device_load()
         processes = [p for p in (self.controller, self.simulator) if p is not None]
         for process in processes:
             if process.poll() is None:

@@ -1,0 +1,265 @@
+"""The store with its shelves and fitting rooms running during the reprice (issue 15).
+
+The store rig's labels (bench/store_rig.py) plus `--sensors` shelf sensors (8 lanes, a report a
+second each) and `--rooms` fitting rooms asking about a garment every few seconds, in a process
+of their own (bench/device_load.py), and a few probe sensors this process drives:
+
+1. first convergence of the labels; the device load starts; the lanes' first counts settle;
+2. idle: single price changes (HQ publish -> the label's report) one after another, while the
+   probe lanes empty and fill again and the rooms ask;
+3. the reprice (one batch, every item) with single price changes during it, as in the latency
+   scenario, while the devices go on.
+
+Measured, idle and during the reprice:
+- sensor event -> alert: from the probe sensor's publish of the report that made a lane out of
+  stock (the alert names it: `detail.report_seq`) to the `out_of_stock` alert heard on the alert
+  topic (omnishelf/{store}/alerts/#) by a subscriber;
+- fitting-room request -> answer: a room's STOCK_QUERY publish to its Response (the device load
+  times them);
+- the single price change, to compare with the latency scenario's (the same store without
+  devices, in the same run).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import random
+import statistics
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import aiomqtt
+
+from bench.device_load import LANES, UNIT_G, probe_id
+from bench.harness import Section
+from bench.pipeline import Probe, plan_probes, probe
+from bench.store_rig import StoreRig, StoreShape, running_store
+from broker_access.credentials import client_password
+from controller.local_broker import LocalBroker
+from device_sim.mqtt import send_at_once
+from firmware_protocol.codec import encode
+from firmware_protocol.messages import NO_HASH, Birth, Telemetry
+from firmware_protocol.models import ModelId
+from firmware_protocol.topics import DeviceAddress
+from firmware_protocol.wire import FirmwareVersion
+
+PROBE_UNITS = 6
+HOLD_S = 45.0  # a probe lane holds its units, then is empty, for this long each
+ROOM_INTERVAL_S = 10.0
+
+
+@dataclass
+class Phases:
+    """When the reprice ran (wall time), to tell idle measurements from busy ones."""
+
+    reprice: tuple[float, float] | None = None
+
+    def busy(self, at: float) -> bool:
+        return self.reprice is not None and self.reprice[0] <= at <= self.reprice[1]
+
+
+@dataclass
+class DevicesRun:
+    shape: StoreShape
+    first_convergence_s: float = 0.0
+    reprice_s: float = 0.0
+    sensor_ms: dict[str, list[float]] = field(default_factory=lambda: {"idle": [], "busy": []})
+    room_ms: dict[str, list[float]] = field(default_factory=lambda: {"idle": [], "busy": []})
+    price: dict[str, list[Probe]] = field(default_factory=lambda: {"idle": [], "busy": []})
+    room_timeouts: int = 0
+    room_not_ok: int = 0
+    unattributed_alerts: int = 0
+
+
+class SensorProbes:
+    """Probe sensors on their own connections: each lane holds PROBE_UNITS, then nothing, for
+    HOLD_S each, the lanes' cycles spread out; every report's publish time is kept by seq."""
+
+    def __init__(self, rig: StoreRig) -> None:
+        self.rig = rig
+        self.published: dict[tuple[str, int], float] = {}  # (sensor, seq) -> wall time
+
+    @contextlib.asynccontextmanager
+    async def running(self) -> AsyncIterator[None]:
+        async with asyncio.TaskGroup() as tasks:
+            probes = [
+                tasks.create_task(self._sensor(probe_id(n), n))
+                for n in range(1, self.rig.shape.probe_sensors + 1)
+            ]
+            try:
+                yield
+            finally:
+                for task in probes:
+                    task.cancel()
+
+    async def _sensor(self, device_id: str, n: int) -> None:
+        secret = self.rig.broker.store_secret
+        address = DeviceAddress(self.rig.store, device_id, device_id)
+        lanes = self.rig.shape.probe_sensors * LANES
+        async with aiomqtt.Client(
+            self.rig.broker.host,
+            self.rig.broker.port,
+            identifier=device_id,
+            username=device_id,
+            password=client_password(secret, device_id),
+        ) as client:
+            send_at_once(client)
+            birth = Birth(1, ModelId.SHELF_SENSOR_8, FirmwareVersion(1, 0, 0), 0, 0, 0, 1, 0,
+                          NO_HASH, 0)  # fmt: skip
+            await client.publish(address.topic(Birth.OPCODE), encode(birth), qos=1)
+            started = time.monotonic()
+            seq = 0
+            while True:
+                seq += 1
+                elapsed = time.monotonic() - started
+                grams = []
+                for lane in range(LANES):
+                    index = (n - 1) * LANES + lane
+                    offset = 2 * HOLD_S * index / lanes
+                    full = ((elapsed + offset) % (2 * HOLD_S)) < HOLD_S
+                    units = PROBE_UNITS if full or elapsed < HOLD_S else 0
+                    grams.append(units * UNIT_G + (1 if (seq + lane) % 2 else -1))
+                self.published[(device_id, seq)] = time.time()
+                telemetry = Telemetry(seq, 3000, -60, 210, tuple(grams))
+                await client.publish(address.topic(Telemetry.OPCODE), encode(telemetry), qos=0)
+                await asyncio.sleep(1.0)
+
+
+def _attribute(run: DevicesRun, rig: StoreRig, probes: SensorProbes, phases: Phases) -> None:
+    """Each probe lane's out_of_stock alert, opened, against its report's publish."""
+    for heard, doc in rig.alerts:
+        if doc.get("kind") != "out_of_stock" or doc.get("version") != 1:
+            continue
+        device = doc.get("device_id") or ""
+        seq = (doc.get("detail") or {}).get("report_seq")
+        published = probes.published.get((device, seq)) if isinstance(seq, int) else None
+        if published is None:
+            if device.startswith("shelf-probe-"):
+                run.unattributed_alerts += 1
+            continue
+        phase = "busy" if phases.busy(published) else "idle"
+        run.sensor_ms[phase].append((heard - published) * 1000)
+
+
+async def run_devices(
+    broker: LocalBroker,
+    shape: StoreShape,
+    *,
+    idle_probes: int,
+    busy_probes: int,
+    probe_interval_s: float,
+    settle_s: float = 50.0,
+    seed: int = 3,
+) -> DevicesRun:
+    rng = random.Random(seed)
+    run = DevicesRun(shape)
+    phases = Phases()
+    async with running_store(broker, shape) as rig:
+        started = time.perf_counter()
+        rig.watch.arm(rig.label_ids)
+        run.first_convergence_s = await rig.all_crossed(900) - started
+        await rig.settled()
+        out = rig.workdir / "rooms.json"
+        rig.start_device_load(out, ROOM_INTERVAL_S)
+        await rig.device_load_ready()
+        probes = SensorProbes(rig)
+        async with probes.running():
+            # The lanes' first stable levels (~35 s): their items' labels are rendered again
+            # where the badge changes; the idle phase starts once that has settled.
+            await asyncio.sleep(settle_s)
+            await rig.settled(300)
+            idle_until = time.monotonic() + 2 * HOLD_S  # every probe lane empties once
+            for body, wanted in plan_probes(rig, idle_probes, rng):
+                run.price["idle"].append(await probe(rig, body, wanted))
+            await asyncio.sleep(max(0.0, idle_until - time.monotonic()))
+
+            bodies = rig.reprice()
+            planned = plan_probes(rig, busy_probes, rng)
+            rig.watch.arm(rig.label_ids)
+            async with asyncio.TaskGroup() as tasks:
+                t0, wall0 = time.perf_counter(), time.time()
+                await rig.publish_batch(bodies)
+                busy = []
+                for i, (body, wanted) in enumerate(planned):
+                    due = t0 + (i + 1) * probe_interval_s
+                    await asyncio.sleep(max(0.0, due - time.perf_counter()))
+                    if len(rig.watch.crossed) == len(rig.label_ids):
+                        break
+                    busy.append(tasks.create_task(probe(rig, body, wanted)))
+                last = await rig.all_crossed(1800)
+                run.reprice_s = last - t0
+                phases.reprice = (wall0, wall0 + run.reprice_s)
+                run.price["busy"] = [await task for task in busy]
+            await asyncio.sleep(2.0)  # the last alerts of the reprice reach the subscriber
+        rig.stop_device_load()
+        rooms = json.loads(out.read_text(encoding="utf-8"))
+        for asked, ms, status in rooms["answers"]:
+            run.room_ms["busy" if phases.busy(asked) else "idle"].append(ms)
+            run.room_not_ok += status != 0
+        run.room_timeouts = rooms["timeouts"]
+        _attribute(run, rig, probes, phases)
+    return run
+
+
+# ---- the section -------------------------------------------------------------------------------
+
+
+def _pct(values: list[float], q: float) -> float | None:
+    if not values:
+        return None
+    if len(values) == 1:
+        return round(values[0], 1)
+    return round(statistics.quantiles(values, n=100, method="inclusive")[q - 1], 1)
+
+
+def devices_section(run: DevicesRun, without: dict[str, Any] | None) -> Section:
+    """`without`: the latency scenario's busy single-change figures of the same run (the store
+    without devices), to compare with."""
+    s = run.shape
+    section = Section(
+        "devices",
+        f"Shelves and fitting rooms during the reprice: {s.labels:,} labels, {s.sensors} sensors"
+        f" (8 lanes, 1 report/s), {s.rooms} rooms, {s.probe_sensors} probe sensors",
+    )
+    for phase in ("idle", "busy"):
+        price = [p.shown_ms for p in run.price[phase]]
+        section.rows.append(
+            {
+                "phase": "idle" if phase == "idle" else "during the reprice",
+                "sensor_to_alert_n": len(run.sensor_ms[phase]),
+                "sensor_to_alert_p50_ms": _pct(run.sensor_ms[phase], 50),
+                "sensor_to_alert_p99_ms": _pct(run.sensor_ms[phase], 99),
+                "room_answer_n": len(run.room_ms[phase]),
+                "room_answer_p50_ms": _pct(run.room_ms[phase], 50),
+                "room_answer_p99_ms": _pct(run.room_ms[phase], 99),
+                "price_change_n": len(price),
+                "price_change_p50_ms": _pct(price, 50),
+                "price_change_p99_ms": _pct(price, 99),
+            }
+        )
+    section.notes += [
+        f"first convergence {run.first_convergence_s:.1f} s; reprice {run.reprice_s:.1f} s"
+        f" ({s.labels / max(run.reprice_s, 1e-9):.0f} labels/s) with the devices running.",
+        "sensor_to_alert: the probe sensor's publish of the report that emptied the lane (the"
+        " alert's detail.report_seq) -> the out_of_stock alert heard on the alert topic; the"
+        " lane must hold its new level ~30 s before that report (docs/shelves.md), which is"
+        " not counted.",
+        "room_answer: a fitting room's STOCK_QUERY publish -> its Response (bench/device_load.py);"
+        f" {run.room_timeouts} unanswered in 10 s, {run.room_not_ok} not OK.",
+        "Targets: sensor_to_alert and room_answer p99 <= 300 ms on 2 cores; the price change"
+        " during the reprice not worse than without the devices.",
+    ]
+    if run.unattributed_alerts:
+        section.notes.append(f"{run.unattributed_alerts} probe alerts named no known report.")
+    if without is not None:
+        busy = [p.shown_ms for p in run.price["busy"]]
+        section.notes.append(
+            "price change during the reprice without the devices (latency scenario, this run):"
+            f" p50 {without.get('p50_ms')} ms, p99 {without.get('p99_ms')} ms; with them:"
+            f" p50 {_pct(busy, 50)} ms, p99 {_pct(busy, 99)} ms."
+        )
+    return section
