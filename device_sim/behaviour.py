@@ -28,7 +28,13 @@ class Behaviour:
     offline_rate_per_h: float = 0.0  # offline windows per device per hour
     offline_mean_s: float = 300.0
     sale_rate_per_h: float = 6.0  # shelf sensor: items sold per lane per hour
+    # shelf sensor: a lane down to a quarter of its capacity is restocked this long after
+    restock_wait_s: tuple[float, float] = (600.0, 3600.0)
     fitting_visits_per_h: float = 4.0  # fitting room: shoppers per hour
+    help_share: float = 0.2  # fitting room: shoppers who press the help button
+    # shelf sensor, fitting room: no shopper comes before this long after the device's first
+    # tick (the store opens; the demo keeps its shelves still for their first count)
+    shoppers_after_s: float = 0.0
     seed: int = 1
 
     @classmethod

@@ -2,7 +2,9 @@
 
 Shoppers arrive as a Poisson process, bring one to three items (ITEM_IN with the tag's EPC),
 the device asks the controller which sizes and colours are in stock (a REQUEST with a
-transaction id) and shows the response lines; sometimes a shopper presses for help.
+transaction id) and shows the response lines; some shoppers press for help
+(`Behaviour.help_share`). No shopper comes before `Behaviour.shoppers_after_s` from the room's
+first tick (the store opens).
 
 The tags are SGTIN-96 EPCs, as a retailer's garments carry them: `catalogue_tags` encodes them
 from catalog GTINs with the controller's own codec (gs1/epc.py), so what
@@ -56,6 +58,7 @@ class SimFittingRoom(SimDevice):
     next_txn: int = 0
     last_step: float | None = None
     help_open: bool = False
+    opens_at: float | None = None  # no shopper before; set at the first tick
 
     def handle(self, msg: Message, now: float) -> list[Message]:
         if isinstance(msg, Response):
@@ -81,6 +84,8 @@ class SimFittingRoom(SimDevice):
         out = super().tick(now)
         dt = 0.0 if self.last_step is None else now - self.last_step
         self.last_step = now
+        if self.opens_at is None:
+            self.opens_at = now + self.behaviour.shoppers_after_s
         if self.leave_at is not None and now >= self.leave_at:
             for epc in self.items_inside:
                 out.append(Event(self.next_event_id(), EventKind.ITEM_OUT, epc))
@@ -89,10 +94,11 @@ class SimFittingRoom(SimDevice):
             self.items_inside, self.leave_at, self.display, self.help_open = [], None, (), False
             return out
         arrival_p = 1.0 - math.exp(-self.behaviour.fitting_visits_per_h * dt / 3600.0)
-        if self.leave_at is None and self.catalogue_epcs and self.rng.random() < arrival_p:
+        shoppers = self.leave_at is None and self.catalogue_epcs and now >= self.opens_at
+        if shoppers and self.rng.random() < arrival_p:
             for _ in range(self.rng.randint(1, 3)):
                 out += self.bring_in(self.rng.choice(self.catalogue_epcs))
             self.leave_at = now + self.rng.uniform(120, 600)
-            if self.rng.random() < 0.2:
+            if self.rng.random() < self.behaviour.help_share:
                 out += self.press_help()
         return out

@@ -1,8 +1,13 @@
 """A simulated smart-shelf weight sensor: lanes of one product each, sales and restocking.
 
 Sales follow a Poisson process per lane; when a lane falls to a quarter of its capacity a
-restock arrives after a while. Weights are reported in grams with a little scale noise, at each
-wake, and a LANE_EMPTY event fires when a lane runs out.
+restock arrives after a while (`Behaviour.restock_wait_s`). Weights are reported in grams with a
+little scale noise, at each wake, and a LANE_EMPTY event fires when a lane runs out. No shopper
+comes before `Behaviour.shoppers_after_s` from the first tick (the store opens).
+
+What each lane holds is drawn from the sensor's rng, or given as a planogram (`LanePlan`: the
+catalog's unit weight, the lane's capacity and its count at the first tick), as a store that
+linked its lanes to catalog items would set it (the demo does).
 
 The noise model (`noise=ShelfNoise(...)`; without it the sensor behaves as above, draw for draw)
 makes the weights what a load cell under a real shelf reports, for the counting pipeline
@@ -30,8 +35,9 @@ from the sensor's rng:
 - misplaced products: Poisson at `misplaced_per_h`; a product of another weight (another entry of
   PRODUCT_GRAMS) is left on the lane, and staff take it away after `misplaced_stays_s` (10-60
   min) or when they restock, whichever is first. One at a time per lane.
-- restocks: as without the model (at a quarter of capacity, 10-60 min later), but staff place the
-  units one at a time, `restock_s_per_unit` (2 s) apart, each with its handling push.
+- restocks: as without the model (at a quarter of capacity, `Behaviour.restock_wait_s` later:
+  10-60 min by default), but staff place the units one at a time, `restock_s_per_unit` (2 s)
+  apart, each with its handling push.
 
 The ground truth (`LaneTruth`, `lane.truth`) records every change of the count on the lane (a
 unit held by a shopper is not on the lane), every sale and every misplaced product, so a
@@ -46,6 +52,7 @@ import random
 from dataclasses import dataclass, field
 
 from device_sim.device import SimDevice
+from device_sim.errors import SimulatorError
 from firmware_protocol.messages import Event, EventKind, Message, Telemetry
 
 # Pack weights of real products, grams: a 45 g bar to a 1.5 kg bottle (with their packaging).
@@ -142,6 +149,17 @@ class LaneNoise:
         self.items_g = sum(self.items)
 
 
+@dataclass(frozen=True, slots=True)
+class LanePlan:
+    """What a lane holds when the sensor starts: its product's weight in grams (the catalog's;
+    with the noise model the real units weigh up to `pack_error` more or less), how many fit,
+    how many are on it."""
+
+    unit_grams: int
+    capacity: int
+    count: int
+
+
 @dataclass
 class Lane:
     unit_grams: int
@@ -159,11 +177,23 @@ class SimShelfSensor(SimDevice):
     last_step: float | None = None
     last_report: float | None = None
     noise: ShelfNoise | None = None  # the noise model; None: the simple sensor
+    planogram: tuple[LanePlan, ...] = ()  # one plan per lane; empty: drawn from the rng
+    opens_at: float = -math.inf  # no shopper before (set by setup_lanes)
 
     def setup_lanes(self, now: float = 0.0) -> None:
         self.lanes = []
+        self.opens_at = now + self.behaviour.shoppers_after_s
+        plans: list[LanePlan | None] = list(self.planogram) or [None] * self.model.lanes
+        if len(plans) != self.model.lanes:
+            raise SimulatorError(
+                f"{self.device_id}: a planogram of {len(plans)} lanes for a sensor of"
+                f" {self.model.lanes}"
+            )
         if self.noise is not None:
-            self.lanes = [self._noisy_lane(now) for _ in range(self.model.lanes)]
+            self.lanes = [self._noisy_lane(now, plan) for plan in plans]
+            return
+        if self.planogram:
+            self.lanes = [Lane(p.unit_grams, p.capacity, p.count) for p in self.planogram]
             return
         for _ in range(self.model.lanes):
             capacity = self.rng.randint(8, 30)
@@ -202,7 +232,9 @@ class SimShelfSensor(SimDevice):
 
     def _step_lane(self, index: int, lane: Lane, dt: float, now: float, out: list[Message]) -> bool:
         changed = False
-        sold = _poisson(self.rng, self.behaviour.sale_rate_per_h * dt / 3600.0)
+        sold = 0
+        if now >= self.opens_at:
+            sold = _poisson(self.rng, self.behaviour.sale_rate_per_h * dt / 3600.0)
         if sold and lane.count:
             sold = min(sold, lane.count)
             lane.count -= sold
@@ -210,26 +242,29 @@ class SimShelfSensor(SimDevice):
             if lane.count == 0:
                 out.append(Event(self.next_event_id(), EventKind.LANE_EMPTY, f"lane-{index}"))
         if lane.count <= lane.capacity // 4 and lane.restock_at is None:
-            lane.restock_at = now + self.rng.uniform(600, 3600)
+            lane.restock_at = now + self.rng.uniform(*self.behaviour.restock_wait_s)
         if lane.restock_at is not None and now >= lane.restock_at:
             lane.count, lane.restock_at, changed = lane.capacity, None, True
         return changed
 
     # ---- the noise model ----------------------------------------------------------------------
 
-    def _noisy_lane(self, now: float) -> Lane:
-        noise, rng = self._noise(), self.rng
-        unit = rng.choice(PRODUCT_GRAMS)
-        capacity = rng.randint(8, 30)
-        count = rng.randint(1, capacity)
+    def _noisy_lane(self, now: float, plan: LanePlan | None) -> Lane:
+        noise, rng, opens = self._noise(), self.rng, self.opens_at
+        if plan is None:
+            unit = rng.choice(PRODUCT_GRAMS)
+            capacity = rng.randint(8, 30)
+            count = rng.randint(1, capacity)
+        else:
+            unit, capacity, count = plan.unit_grams, plan.capacity, plan.count
         real = self._pack_weight(unit)
         state = LaneNoise(
             unit_mean_g=real,
             items=[self._unit_weight(real) for _ in range(count)],
-            next_sale=now + self._wait(self.behaviour.sale_rate_per_h),
-            next_hand=now + self._wait(noise.hand_rests_per_h),
-            next_putback=now + self._wait(noise.putbacks_per_h),
-            next_misplaced=now + self._wait(noise.misplaced_per_h),
+            next_sale=opens + self._wait(self.behaviour.sale_rate_per_h),
+            next_hand=opens + self._wait(noise.hand_rests_per_h),
+            next_putback=opens + self._wait(noise.putbacks_per_h),
+            next_misplaced=opens + self._wait(noise.misplaced_per_h),
             drift_slope=rng.uniform(-noise.drift_g_per_h, noise.drift_g_per_h),
             drift_next=now + noise.drift_every_s,
         )
@@ -318,7 +353,7 @@ class SimShelfSensor(SimDevice):
     def _restock_noisy(self, lane: Lane, state: LaneNoise, truth: LaneTruth, now: float) -> None:
         count = len(state.items)
         if count <= lane.capacity // 4 and lane.restock_at is None and not state.placing:
-            lane.restock_at = now + self.rng.uniform(600, 3600)
+            lane.restock_at = now + self.rng.uniform(*self.behaviour.restock_wait_s)
         if lane.restock_at is not None and now >= lane.restock_at:
             lane.restock_at = None
             state.placing = lane.capacity - count

@@ -17,7 +17,7 @@ from device_sim.fitting_room import SimFittingRoom
 from device_sim.gateway import Gateway
 from device_sim.label import SimLabel
 from device_sim.sessions import SessionCounters
-from device_sim.shelf_sensor import SimShelfSensor
+from device_sim.shelf_sensor import ShelfNoise, SimShelfSensor
 from firmware_protocol.models import DeviceModel, ModelId, model
 
 LABEL_MIX: tuple[tuple[ModelId, int], ...] = (
@@ -61,10 +61,12 @@ def build_store(
     *,
     vendor_key: Ed25519PublicKey | None = None,
     fitting_room_epcs: tuple[str, ...] = (),
+    shelf_noise: ShelfNoise | None = None,
     counters: SessionCounters | None = None,
 ) -> list[Gateway]:
-    """The gateways of a store, each holding its devices; with `counters`, every session
-    counter continues above the previous run's (sessions.py)."""
+    """The gateways of a store, each holding its devices; shelf sensors weigh with
+    `shelf_noise`'s model when given (shelf_sensor.py); with `counters`, every session counter
+    continues above the previous run's (sessions.py)."""
     rng = random.Random(f"{behaviour.seed}:{spec.store}")  # noqa: S311 - simulation
     gateways: list[Gateway] = []
     aps = [
@@ -93,6 +95,7 @@ def build_store(
             sensor_model,
             behaviour,
             random.Random(f"{behaviour.seed}:{device_id}"),  # noqa: S311
+            noise=shelf_noise,
         )
         gateways.append(_direct(spec.store, behaviour, sensor))
     for n in range(1, spec.fitting_rooms + 1):
