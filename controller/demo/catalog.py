@@ -8,6 +8,8 @@ About 15% of the items are on promotion. Each such item carries a price history 
 price was lower for a week inside the 30 days before the promotion started, so the label's
 Omnibus prior price (Art. 6a: the lowest price of those 30 days) differs from the regular price
 and the reduction is computed from it, as the law asks.
+
+After the groceries comes a clothing section for the fitting rooms (clothing.py).
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from decimal import ROUND_DOWN, Decimal
 from typing import Any
 
 from controller.catalog.items import CatalogItem
+from controller.demo.clothing import clothing
 from label_renderer.gtin import check_digit
 
 PROMOTION_SHARE = 0.15
@@ -470,7 +473,8 @@ def _reviews(rng: random.Random) -> dict[str, Any]:
 
 
 def demo_catalog(now: datetime, *, seed: int = 1, skus: int = DEFAULT_SKUS) -> list[CatalogItem]:
-    """At least `skus` items (all produce, then packaged goods), the same for the same seed."""
+    """At least `skus` grocery items (all produce, then packaged goods), then the clothing
+    (clothing.py); the same for the same seed."""
     rng = random.Random(seed)  # noqa: S311 - demo data, not security
     now = now.astimezone(ISTANBUL)
     items: list[CatalogItem] = []
@@ -528,7 +532,7 @@ def demo_catalog(now: datetime, *, seed: int = 1, skus: int = DEFAULT_SKUS) -> l
             if rng.random() < PROMOTION_SHARE:
                 _promotion(body, price, now, rng, n)
             items.append(CatalogItem.model_validate(body))
-    return items
+    return items + clothing(seed=seed)
 
 
 def shelf_location(index: int, shelves_per_aisle: int = 6, labels_per_shelf: int = 12) -> str:
