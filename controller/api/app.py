@@ -24,7 +24,7 @@ from typing import cast
 
 from fastapi import APIRouter, Depends, FastAPI
 
-from controller.api import alerts, devices, health, items, labels, scans, shelves, tokens
+from controller.api import alerts, devices, health, items, labels, rooms, scans, shelves, tokens
 from controller.api.body_limit import BodyLimit
 from controller.api.deps import authenticated
 from controller.api.docs import install_docs
@@ -85,7 +85,7 @@ def create_app(
     api = APIRouter(
         prefix=API_PREFIX, dependencies=[Depends(authenticated)], responses=ERROR_RESPONSES
     )
-    for module in (items, labels, devices, shelves, alerts, tokens):
+    for module in (items, labels, devices, shelves, alerts, rooms, tokens):
         api.include_router(module.router)
     app.include_router(api)
     app.include_router(scans.router)

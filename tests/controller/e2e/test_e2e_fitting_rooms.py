@@ -208,7 +208,7 @@ async def test_help_becomes_an_alert_that_escalates_until_acknowledged(
     """A help press: one open alert about the room with what was asked; unacknowledged past the
     escalation time it escalates (again one period later), acknowledged it no longer does; the
     room's cancel resolves it. The visit counts the garment and the help request."""
-    async with _store(broker, store_id, tmp_path) as (controller, room, _, _):
+    async with _store(broker, store_id, tmp_path) as (controller, room, api, headers):
         tag = encode_sgtin96(gtin(1), len(PREFIX), 3)
         await room.event(EventKind.ITEM_IN, tag)
         await room.event(EventKind.HELP_REQUEST, "fr-01: 40 beden lütfen")
@@ -249,6 +249,18 @@ async def test_help_becomes_an_alert_that_escalates_until_acknowledged(
             await asyncio.sleep(0.05)
         assert (stats.sessions, stats.items_tried, stats.help_requests) == (1, 1, 1)
         assert stats.most_tried == (("JKT-NV-38", 1),)
+        answer = await api.get("/api/v1/rooms/stats?days=1", headers=headers)
+        assert answer.json() == {
+            "days": 1,
+            "visits": 1,
+            "visits_closed": 1,
+            "garments_tried": 1,
+            "garments_per_visit": 1.0,
+            "help_requests": 1,
+            "unknown_tags": 0,
+            "most_tried": [{"sku": "JKT-NV-38", "tried": 1}],
+        }
+        assert (await api.get("/api/v1/rooms/stats?days=0", headers=headers)).status_code == 422
 
 
 async def _until_alerts(controller: Controller, n: int) -> list[Any]:
