@@ -63,6 +63,7 @@ class AlertCard:
     state: str
     product: str | None  # the item's name, if the catalog has it
     where: str
+    says: str | None  # what the device says: a room's help text, a recount's reason
     age: str  # "for 12 min"
     who: str | None  # "Acknowledged by ayse 3 min ago"
 
@@ -94,9 +95,20 @@ def _where(found: Alert) -> str:
         return f"Sensor {found.device_id} · lane {found.lane}"
     if found.kind is AlertKind.SENSOR_OFFLINE:
         return f"Sensor {found.device_id or found.subject}"
+    if found.kind is AlertKind.HELP:
+        return f"Fitting room {found.device_id or found.subject}"
     if found.device_id is not None:
         return f"Device {found.device_id}"
     return found.subject
+
+
+def _says(found: Alert) -> str | None:
+    """The text the alert carries for staff: what a room asked, why a recount is needed."""
+    for key in ("asked", "reason"):
+        text = found.detail.get(key)
+        if isinstance(text, str) and text:
+            return text[:200]
+    return None
 
 
 def _who(found: Alert, now: datetime) -> str | None:
@@ -122,6 +134,7 @@ def _card(found: Alert, names: dict[str, str], now: datetime) -> AlertCard:
         state=STATE_WORDS[found.state],
         product=None if found.sku is None else names.get(found.sku),
         where=_where(found),
+        says=_says(found),
         age=f"for {duration_words(found.opened_at, end)}",
         who=_who(found, now),
     )

@@ -20,7 +20,11 @@ from controller.state.alerts_repo import (
     resolve,
 )
 from controller.state.catalog_repo import get_item
+from controller.state.fleet_repo import BirthFacts, record_birth
 from controller.state.units import run_unit
+from firmware_protocol.messages import Event, EventKind
+from firmware_protocol.models import ModelId
+from firmware_protocol.topics import DeviceAddress
 from tests.controller.console.console_kit import log_in
 
 SKU = "TR-000001"
@@ -227,3 +231,47 @@ async def test_fits_a_phone_and_looks_right(browser: Browser, demo: DemoStack) -
         await context.close()
     assert {path: w for path, w in widths.items() if w > 390} == {}
     assert errors == []
+
+
+async def test_a_rooms_help_press_is_acknowledged_in_the_console_and_stops_escalating(
+    staff: Page, demo: DemoStack
+) -> None:
+    """A fitting room's help button (its event, as the device intake hands it over) is a help
+    alert on the page with what was asked; unacknowledged it escalates; staff acknowledge it in
+    the browser and it escalates no more."""
+    room = "fr-console-1"
+    conn = demo.controller.conn
+    now = demo.controller.clock()
+    facts = BirthFacts(room, int(ModelId.FITTING_ROOM_DISPLAY), 0, "1.0.0", 0, 0, 1, 0)
+    await record_birth(conn, room, facts, now, adopt=True)
+    rooms = demo.controller.rooms
+    address = DeviceAddress(demo.controller.store, room, room)
+    await rooms.on_event(address, Event(1, EventKind.HELP_REQUEST, "Kabin 1: 38 beden"))
+    async with conn.execute(
+        "SELECT id FROM alerts WHERE subject = ? AND kind = 'help' AND state = 'open'", (room,)
+    ) as cursor:
+        row = await cursor.fetchone()
+    assert row is not None
+    alert_id = int(row[0])
+
+    later = now + timedelta(seconds=rooms.escalate_after_s + 1)
+    own_clock = rooms.clock
+    rooms.clock = lambda: later
+    try:
+        assert await rooms.escalate() >= 1  # other tests' help alerts may escalate too
+        assert (await _stored(demo, alert_id)).escalations == 1
+        await staff.goto("/alerts?kind=help")
+        card = _card(staff, alert_id)
+        await expect(card).to_contain_text("Kabin 1: 38 beden")
+        await card.get_by_role("button", name=re.compile(r"^Acknowledge")).click()
+        await expect(card).to_contain_text("Acknowledged by staff")
+        rooms.clock = lambda: later + timedelta(hours=1)
+        await rooms.escalate()
+    finally:
+        rooms.clock = own_clock
+    stored = await _stored(demo, alert_id)
+    assert (stored.state.value, stored.escalations, stored.acknowledged_by) == (
+        "acknowledged",
+        1,
+        "staff",
+    )
