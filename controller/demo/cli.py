@@ -66,6 +66,8 @@ def _banner(stack: DemoStack, tokens_file: Path) -> None:
     console.print(f"[bold green]omnishelf demo store '{stack.store}' is open[/]")
     console.print(
         f"  {stack.labels} labels, {len(stack.hq.changes.items)} items,"
+        f" {len(stack.sensors)} shelf sensors ({stack.lanes} lanes),"
+        f" {len(stack.fitting_rooms)} fitting rooms,"
         f" broker: {stack.broker} on 127.0.0.1:{stack.broker_port} (private)"
     )
     console.print()
@@ -79,13 +81,30 @@ def _banner(stack: DemoStack, tokens_file: Path) -> None:
     console.print("  - watch the store wall: HQ changes prices, promotions and stock every few s;")
     console.print("  - locate a label: its LED flashes on the wall;")
     console.print("  - look at the problems page: offline labels, failed updates, low batteries;")
+    if stack.sensors or stack.fitting_rooms:
+        console.print(
+            "  - the alerts page (/alerts): in about 40 s the shelves' first counts raise low and"
+            " out of stock, fitting rooms ask for help; acknowledge and resolve them;"
+        )
+    if stack.sensors:
+        console.print(
+            f"  - a shelf's lanes and their counts: {stack.url}/api/v1/sensors/"
+            f"{stack.sensors[0]}/lanes (with a token), an item's: /api/v1/stock/{{sku}};"
+        )
     console.print("  - scan a label's QR code (or open /q/...) to land on the item's reviews.")
     console.print("Ctrl-C stops everything.")
     console.print()
 
 
 async def _run(
-    workdir: Path, port: int, labels: int, broker: str, seed: int, interval_s: float
+    workdir: Path,
+    port: int,
+    labels: int,
+    broker: str,
+    seed: int,
+    interval_s: float,
+    sensors: int,
+    fitting_rooms: int,
 ) -> None:
     started = time.monotonic()
     main = asyncio.current_task()
@@ -95,6 +114,8 @@ async def _run(
         workdir,
         port=port,
         labels=labels,
+        sensors=sensors,
+        fitting_rooms=fitting_rooms,
         broker=broker,
         seed=seed,
         catalog_interval_s=interval_s,
@@ -148,6 +169,12 @@ def demo(
         int, typer.Option(min=0, max=65535, help="the web console's port on 127.0.0.1 (0: free)")
     ] = 8000,
     labels: Annotated[int, typer.Option(min=1, max=20000, help="simulated labels")] = 1200,
+    sensors: Annotated[
+        int, typer.Option(min=0, max=500, help="smart-shelf weight sensors (4 or 8 lanes each)")
+    ] = 12,
+    fitting_rooms: Annotated[
+        int, typer.Option(min=0, max=100, help="fitting rooms with RFID readers")
+    ] = 4,
     broker: Annotated[
         str, typer.Option(help="auto (Mosquitto if installed, else amqtt), mosquitto or amqtt")
     ] = "auto",
@@ -161,7 +188,8 @@ def demo(
         float, typer.Option(min=0.5, max=3600.0, help="seconds between HQ's catalog changes")
     ] = 3.0,
 ) -> None:
-    """A whole simulated store: broker, controller, labels, HQ's catalog feed, web console."""
+    """A whole simulated store: broker, controller, labels, shelf sensors, fitting rooms, HQ's
+    catalog feed, web console."""
     if broker not in BROKERS:
         console.print(f"[red]--broker must be one of {', '.join(BROKERS)}[/]")
         raise typer.Exit(2)
@@ -171,7 +199,18 @@ def demo(
     signal.signal(signal.SIGINT, signal.default_int_handler)
     _workers_ignore_sigint()
     try:
-        asyncio.run(_run(workdir, port, labels, broker, seed, catalog_interval))
+        asyncio.run(
+            _run(
+                workdir,
+                port,
+                labels,
+                broker,
+                seed,
+                catalog_interval,
+                sensors,
+                fitting_rooms,
+            )
+        )
     except asyncio.CancelledError:
         console.print("demo stopped")  # SIGTERM
     except DemoError as exc:

@@ -5,14 +5,17 @@
    when it is installed, else amqtt in this process (`amqtt_broker.py`), both with the derived
    passwords and the per-device ACLs;
 2. a fresh state database holding the demo catalog (as an ERP import would), every label
-   pre-registered, adopted and linked to an item at its shelf ("Reyon 3 / Raf 2"), and API
-   tokens for admin, staff and viewer: linking 1,000 labels one request at a time would only
-   delay the opening;
+   pre-registered, adopted and linked to an item at its shelf ("Reyon 3 / Raf 2"), every shelf
+   sensor and fitting room registered and adopted, every sensor's lanes linked to grocery items
+   (shop_floor.py), and API tokens for admin, staff and viewer: linking 1,000 labels one request
+   at a time would only delay the opening;
 3. the simulator's labels (they publish their births, retained);
 4. the controller: the births catch every label up, so the first convergence of the whole store
    starts at once;
-5. the demo HQ publishing catalog changes over MQTT every few seconds;
-6. the web app (API and console) on 127.0.0.1:port, served by uvicorn in this event loop.
+5. the shop floor: the simulated shelf sensors and fitting rooms with their shoppers, once the
+   controller listens (shop_floor.py says what the first minute shows);
+6. the demo HQ publishing catalog changes over MQTT every few seconds;
+7. the web app (API and console) on 127.0.0.1:port, served by uvicorn in this event loop.
 
 Every demo starts a new store: the state database of an earlier run is removed (the store
 secret in the work dir is kept).
@@ -43,6 +46,7 @@ from controller.demo.amqtt_broker import running_amqtt
 from controller.demo.catalog import DEFAULT_SKUS, demo_catalog, shelf_location
 from controller.demo.display import SimulatorDisplay
 from controller.demo.hq import DemoHq
+from controller.demo.shop_floor import ShopFloor, build_floor, open_floor
 from controller.errors import ControllerError
 from controller.http_server import EmbeddedServer, PortUnavailable
 from controller.local_broker import LocalBroker, find_mosquitto, free_port
@@ -93,6 +97,10 @@ class DemoStack:
     broker: str  # "mosquitto" or "amqtt"
     broker_port: int
     labels: int
+    floor: Simulator  # the shelf sensors and fitting rooms (the labels are in `simulator`)
+    sensors: list[str]
+    fitting_rooms: list[str]
+    lanes: int  # linked, on all the sensors
 
     async def shown(self) -> int:
         """Labels that applied an image from the controller at least once (first convergence)."""
@@ -183,9 +191,10 @@ async def open_store(
     simulator: Simulator,
     items: Sequence[CatalogItem],
     now: datetime,
+    floor: ShopFloor | None = None,
 ) -> dict[str, str]:
-    """The new store's state: catalog, labels registered, adopted and linked; returns the API
-    tokens by role name."""
+    """The new store's state: catalog, labels registered, adopted and linked, the floor's devices
+    adopted and its lanes linked; returns the API tokens by role name."""
     _remove_state(db)
     labels = sorted(simulator.labels(), key=lambda label: label.device_id)
     chosen = assign_items(labels, items)
@@ -213,6 +222,8 @@ async def open_store(
                     actor="demo-setup",
                     location=shelf_location(index),
                 )
+        if floor is not None:
+            await open_floor(conn, floor)
         for role in Role:
             _, tokens[role.value] = await create_token(
                 conn, role.value, role, at=now, created_by="demo-setup"
@@ -255,6 +266,8 @@ async def running_demo(
     *,
     port: int = 0,
     labels: int = 1000,
+    sensors: int = 12,
+    fitting_rooms: int = 4,
     catalog_interval_s: float = 3.0,
     seed: int = 1,
     broker: str = "auto",
@@ -266,7 +279,8 @@ async def running_demo(
 ) -> AsyncIterator[DemoStack]:
     """The demo store, running until the block ends; see the module docstring.
 
-    `port` 0 serves on a free port; `workers` render processes (default: one per core);
+    `port` 0 serves on a free port; `sensors` shelf sensors and `fitting_rooms` rooms (0: none);
+    `workers` render processes (default: one per core);
     `access_points` carry the labels (default: one per 100 labels; 0 = every label connects
     directly); `limits` the HTTP edge's (default: the product's).
     """
@@ -280,17 +294,21 @@ async def running_demo(
         aps = access_points if access_points is not None else max(1, labels // 100)
         spec = StoreSpec(STORE_ID, labels, access_points=aps)
         gateways = build_store(spec, dataclasses.replace(behaviour, seed=seed))
+        floor = build_floor(
+            STORE_ID, items, sensors=sensors, fitting_rooms=fitting_rooms, seed=seed, at=now
+        )
         async with _broker(kind, workdir, secret) as (broker_port, mosquitto):
             simulator = Simulator(gateways, BrokerAddress(HOST, broker_port), secret)
+            shop_floor = Simulator(floor.gateways, BrokerAddress(HOST, broker_port), secret)
             if mosquitto is not None:
-                mosquitto.add_clients(simulator.gateway_ids)
-            tokens = await open_store(workdir / "state.db", simulator, items, now)
+                mosquitto.add_clients(simulator.gateway_ids + shop_floor.gateway_ids)
+            tokens = await open_store(workdir / "state.db", simulator, items, now, floor)
             settings = Settings(
                 store_id=STORE_ID,
                 broker_url=f"mqtt://{HOST}:{broker_port}",
                 store_secret=secret,  # type: ignore[arg-type]
                 state_db=workdir / "state.db",
-                adopt=("lbl-*",),
+                adopt=("lbl-*", "shelf-*", "fit-*"),
                 adopt_access_points=("ap-*",),
                 public_url=url,
                 render_workers=workers or default_workers(),
@@ -302,6 +320,8 @@ async def running_demo(
                 sim_task = tasks.create_task(simulator.run(ready=sim_ready), name="simulator")
                 await _wait(sim_ready, sim_task, SIM_READY_TIMEOUT_S, "the simulator to connect")
                 async with running_controller(settings, workers=settings.render_workers) as ctl:
+                    # Shoppers come once the controller listens: nothing they do is lost.
+                    floor_task = tasks.create_task(shop_floor.run(), name="shop-floor")
                     app = create_app(
                         settings,
                         controller=ctl,
@@ -340,12 +360,17 @@ async def running_demo(
                             broker=kind,
                             broker_port=broker_port,
                             labels=labels,
+                            floor=shop_floor,
+                            sensors=list(floor.sensors),
+                            fitting_rooms=list(floor.rooms),
+                            lanes=len(floor.lanes),
                         )
                     finally:
                         hq_task.cancel()
                         server.should_exit = True
                         with contextlib.suppress(asyncio.CancelledError):
                             await web
+                        floor_task.cancel()
                         sim_task.cancel()
 
 
