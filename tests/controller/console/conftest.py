@@ -39,10 +39,16 @@ async def demo(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[DemoSt
     The package signs in some 40 times from one address: past the product's sign-in rate
     (a burst of 10, then 5 a minute) a sign-in is answered 429 and the test waits in vain for the
     home page, which happened on a fast CI machine. The throttle has its own tests
-    (test_console_sessions.py)."""
+    (test_console_sessions.py).
+
+    No simulated shelf sensors or fitting rooms: their shoppers would open and resolve alerts
+    while the alerts page's tests count them (the demo's floor has its own test,
+    tests/controller/demo/test_demo_floor_live.py)."""
     async with running_demo(
         tmp_path_factory.mktemp("demo"),
         labels=LABELS,
+        sensors=0,
+        fitting_rooms=0,
         catalog_interval_s=3600,
         workers=1,
         limits=EdgeLimits(login_per_address=Rate(per_s=10, burst=1000)),
