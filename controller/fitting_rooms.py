@@ -231,6 +231,15 @@ class FittingRooms:
         await run_unit(self.conn, _open_help, alert, device_id, self.clock())
         self.on_alerts()
 
+    async def call_staff(self, device_id: str, asked: str) -> bool:
+        """A call for staff from elsewhere than the room's button (the console's kiosk page): the
+        same help alert a HELP_REQUEST opens, counted in the visit. False, and nothing done, when
+        the device is no fitting room."""
+        if await self._room_lines(device_id) is None:
+            return False
+        await self._help(device_id, asked)
+        return True
+
     async def escalate(self) -> int:
         """Escalate the unacknowledged help alerts; how many were."""
         now = self.clock()

@@ -1,5 +1,6 @@
 """Fitting rooms' state: visits (sessions), the garments brought in, and the catalog reads a room's
-answer needs (an item by its GTIN, the other variants of its style). docs/fitting-rooms.md.
+answer needs (an item by its GTIN, the other variants of its style); at the end, what is inside
+a room now (the console's kiosk page and room list). docs/fitting-rooms.md.
 
 A session opens with the first garment brought into a room with no open session and closes when
 the last garment brought in has left (or at a help cancel with nothing inside). The same tag
@@ -16,7 +17,9 @@ from datetime import datetime
 import aiosqlite
 
 from controller.catalog.items import CatalogItem
+from controller.state.database import in_chunks
 from controller.state.units import run_read, run_unit
+from firmware_protocol.models import DeviceKind, ModelId
 
 FAMILY_LIMIT = 60  # variants of one style read for an answer (a style has a few dozen at most)
 
@@ -205,3 +208,79 @@ def _stats(db: sqlite3.Connection, since: str, top: int) -> RoomStats:
         (since, top),
     ).fetchall()
     return RoomStats(sessions, closed, tried, helps, tuple((r[0], r[1]) for r in most), unknown)
+
+
+# ---- what is in a room now (the console's kiosk page and room list) ----------------------------
+
+# The device models of fitting rooms, by number (a room is a device of one of these).
+ROOM_MODELS = tuple(m.value for m in ModelId if m.kind is DeviceKind.FITTING_ROOM)
+
+
+@dataclass(frozen=True, slots=True)
+class Garment:
+    """A garment inside a room: its tag, and what it named when brought in (none: unknown)."""
+
+    code: str
+    gtin: str | None
+    sku: str | None
+    brought_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class Visit:
+    """A room's open session and the garments inside (left_at NULL), first brought first."""
+
+    session_id: int
+    device_id: str
+    opened_at: datetime
+    help_requests: int
+    inside: tuple[Garment, ...]
+
+
+async def current_visit(conn: aiosqlite.Connection, device_id: str) -> Visit | None:
+    """The room's open visit; None when none is open. A visit opened by a help press alone has
+    nothing inside."""
+    return (await run_read(conn, _visits, (device_id,))).get(device_id)
+
+
+async def current_visits(conn: aiosqlite.Connection, device_ids: Sequence[str]) -> dict[str, Visit]:
+    """`current_visit` of several rooms in one hop, by device id (rooms with none left out)."""
+    return await run_read(conn, _visits, tuple(device_ids))
+
+
+def _visits(db: sqlite3.Connection, device_ids: tuple[str, ...]) -> dict[str, Visit]:
+    found: dict[str, Visit] = {}
+    for part, marks in in_chunks(device_ids):
+        sessions = db.execute(
+            "SELECT id, device_id, opened_at, help_requests FROM room_sessions"  # noqa: S608
+            f" WHERE closed_at IS NULL AND device_id IN ({marks})",
+            part,
+        ).fetchall()
+        for session, device_id, opened_at, helps in sessions:
+            inside = db.execute(
+                "SELECT code, gtin, sku, brought_at FROM room_items"
+                " WHERE session_id = ? AND left_at IS NULL ORDER BY brought_at, code",
+                (session,),
+            ).fetchall()
+            found[device_id] = Visit(
+                session,
+                device_id,
+                datetime.fromisoformat(opened_at),
+                helps,
+                tuple(Garment(c, g, s, datetime.fromisoformat(at)) for c, g, s, at in inside),
+            )
+    return found
+
+
+async def room_ids(conn: aiosqlite.Connection) -> list[str]:
+    """The registered fitting rooms (devices of a fitting-room model), by id."""
+    return await run_read(conn, _room_ids)
+
+
+def _room_ids(db: sqlite3.Connection) -> list[str]:
+    marks = ", ".join("?" * len(ROOM_MODELS))
+    rows = db.execute(
+        f"SELECT device_id FROM devices WHERE model IN ({marks}) ORDER BY device_id",  # noqa: S608
+        ROOM_MODELS,
+    ).fetchall()
+    return [row[0] for row in rows]
