@@ -1,6 +1,6 @@
 """The console's router: the store wall, its live event stream and label images, and the pages
-of `login`, `item_pages`, `label_pages`, `problem_pages`, `shelf_pages` and `alert_pages`. Every
-page but /login needs a signed-in user (session.py)."""
+of `login`, `item_pages`, `label_pages`, `problem_pages`, `shelf_pages`, `alert_pages` and
+`room_pages`. Every page but /login needs a signed-in user (session.py)."""
 
 from __future__ import annotations
 
@@ -20,6 +20,7 @@ from controller.console import (
     label_pages,
     login,
     problem_pages,
+    room_pages,
     shelf_pages,
 )
 from controller.console.session import User
@@ -41,7 +42,8 @@ Scale = Annotated[int, Query(ge=1, le=4)]
 def console_router() -> APIRouter:
     router = APIRouter(include_in_schema=False)
     router.include_router(wall)
-    for module in (login, item_pages, label_pages, problem_pages, shelf_pages, alert_pages):
+    modules = (login, item_pages, label_pages, problem_pages, shelf_pages, alert_pages, room_pages)
+    for module in modules:
         router.include_router(module.router)
     return router
 

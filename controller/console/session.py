@@ -70,16 +70,31 @@ async def console_user(request: Request, controller: ControllerDep) -> ApiToken:
 User = Annotated[ApiToken, Depends(console_user)]
 
 
+async def _check_csrf(request: Request, user: ApiToken, csrf: str | None) -> None:
+    sent = csrf or request.headers.get(CSRF_HEADER) or ""
+    if not hmac.compare_digest(sent.encode(), request.state.csrf.encode()):
+        await denied(request, user.name, "missing or wrong CSRF token")
+        raise HTTPException(status.HTTP_403_FORBIDDEN, detail="missing or wrong CSRF token")
+
+
+async def checked_user(
+    request: Request,
+    user: User,
+    csrf: Annotated[str | None, Form()] = None,
+) -> ApiToken:
+    """A state-changing request any role may make (a fitting room's "Call staff", which a
+    viewer-signed kiosk tablet sends): the CSRF token is still required."""
+    await _check_csrf(request, user, csrf)
+    return user
+
+
 async def checked_staff(
     request: Request,
     user: User,
     csrf: Annotated[str | None, Form()] = None,
 ) -> ApiToken:
     """A state-changing request: a staff user (or admin) whose request carries the CSRF token."""
-    sent = csrf or request.headers.get(CSRF_HEADER) or ""
-    if not hmac.compare_digest(sent.encode(), request.state.csrf.encode()):
-        await denied(request, user.name, "missing or wrong CSRF token")
-        raise HTTPException(status.HTTP_403_FORBIDDEN, detail="missing or wrong CSRF token")
+    await _check_csrf(request, user, csrf)
     if not user.role.allows(Role.STAFF):
         await denied(request, user.name, f"needs staff, is {user.role}")
         raise HTTPException(
@@ -89,4 +104,5 @@ async def checked_staff(
     return user
 
 
+AnyRoleUser = Annotated[ApiToken, Depends(checked_user)]
 StaffUser = Annotated[ApiToken, Depends(checked_staff)]

@@ -63,7 +63,9 @@
 
   // A `data-poll` region: its fragment fetched every `data-poll-s` seconds and swapped in when it
   // changed, but not while the focus is inside it (someone about to press one of its buttons)
-  // nor while the page is hidden. A session that ended answers with the login page: stop there.
+  // nor while the page is hidden. A session that ended answers with the login page: stop there,
+  // or, for a region marked `data-poll-reload` (a fitting room's kiosk tablet, where nobody reads
+  // a status line), reload, which shows the login page.
   function poll() {
     document.querySelectorAll("[data-poll]").forEach((region) => {
       const status = document.getElementById("poll-status");
@@ -80,6 +82,10 @@
           const answer = await fetch(region.dataset.poll, { headers: { Accept: "text/html" }, cache: "no-store" });
           if (answer.redirected) {
             clearInterval(timer);
+            if ("pollReload" in region.dataset) {
+              location.reload();
+              return;
+            }
             say("Signed out: reload the page", false);
             return;
           }
