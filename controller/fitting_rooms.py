@@ -137,6 +137,8 @@ class FittingRooms:
                     kind = None
                 if kind is not None and kind.kind is DeviceKind.FITTING_ROOM:
                     lines = kind.text_lines or 1
+            if found is None:
+                return None  # not registered yet: asked again next time, not remembered
             if len(self._lines) > 10_000:
                 self._lines.clear()
             self._lines[device_id] = lines

@@ -154,8 +154,7 @@ async def _store(
                           1, 0, NO_HASH, 0)  # fmt: skip
             await room.send(birth)
             deadline = time.monotonic() + 10
-            while (await controller.rooms._room_lines(ROOM)) is None:
-                controller.rooms._lines.clear()  # not born yet: ask the registry again
+            while (await controller.rooms._room_lines(ROOM)) is None:  # not born yet
                 assert time.monotonic() < deadline, "the room was never registered"
                 await asyncio.sleep(0.05)
             try:
