@@ -3,7 +3,10 @@ operations of the weight pipeline (a counted lane, an emptied lane's tare); an i
 the store knows it (`GET /stock/{sku}`). docs/shelves.md.
 
 Writes need the staff role and are audited with the token's name as actor (`shelf.link`,
-`shelf.unlink`, `shelf.count`, `shelf.tare`), like label linking (labels.py). Refusals say why:
+`shelf.unlink`, `shelf.count`, `shelf.tare`), like label linking (labels.py). Each write is a
+function of its own (`link_item`, `unlink_item`, `count_lane`, `tare_lane`; `sensor_view` for
+GET lanes) that the console's sensor page calls too (console/sensor_pages.py), so a lane changed
+there is checked, rebuilt and audited exactly as over REST. Refusals say why:
 404 for an unknown sensor or item, 409 for a device that is no shelf sensor, a lane beyond the
 lanes its model declares, a lane not linked, a unit weight the catalog does not give; 422 for a
 body out of its bounds (a negative weight or count).
@@ -130,53 +133,51 @@ def catalog_grams(item: CatalogItem) -> float | None:
     return float(grams)
 
 
-@router.post("/sensors/{device_id}/lanes/{lane}/link", summary="Link a lane to an item (staff)")
-async def link(
-    device_id: str, lane: Lane, body: LaneLinkBody, controller: ControllerDep, token: Staff
+async def link_item(
+    controller: Controller, device_id: str, lane: int, wanted: LaneLinkBody, actor: str
 ) -> LaneView:
+    """Link the lane to the item `wanted.sku` names (a SKU or a GTIN), audited as `actor`; the
+    sensor's counter is built again (its lanes count again from their next stable level)."""
     await _sensor(controller, device_id, lane)
-    item = await resolve_item(controller.conn, body.sku)
+    item = await resolve_item(controller.conn, wanted.sku)
     if item is None:
-        raise NotFound(f"no item with SKU or GTIN {body.sku!r} in the catalog")
-    unit_g = body.unit_grams if body.unit_grams is not None else catalog_grams(item)
+        raise NotFound(f"no item with SKU or GTIN {wanted.sku!r} in the catalog")
+    unit_g = wanted.unit_grams if wanted.unit_grams is not None else catalog_grams(item)
     if unit_g is None:
         raise OperationRefused(f"item {item.sku!r} has no weight in the catalog: give unit_grams")
-    if body.capacity is not None and body.low_stock >= body.capacity:
+    if wanted.capacity is not None and wanted.low_stock >= wanted.capacity:
         raise OperationRefused(
-            f"low_stock {body.low_stock} must be below the capacity {body.capacity}"
+            f"low_stock {wanted.low_stock} must be below the capacity {wanted.capacity}"
         )
-    source = "request" if body.unit_grams is not None else "catalog"
+    source = "request" if wanted.unit_grams is not None else "catalog"
     new = LaneLink(
         device_id,
         lane,
         item.sku,
         unit_g,
-        body.low_stock,
-        body.capacity,
+        wanted.low_stock,
+        wanted.capacity,
         controller.clock(),
-        token.name,
+        actor,
     )
     await link_lane(controller.conn, new, audit_detail={"unit_from": source})
     await controller.shelves.reload(device_id)
     return await _lane_view(controller, device_id, lane)
 
 
-@router.post("/sensors/{device_id}/lanes/{lane}/unlink", summary="Unlink a lane (staff)")
-async def unlink(
-    device_id: str, lane: Lane, controller: ControllerDep, token: Staff
-) -> SensorLanes:
+async def unlink_item(controller: Controller, device_id: str, lane: int, actor: str) -> LaneLink:
+    """Unlink the lane, audited as `actor`; the link it had. The sensor's counter is built
+    again."""
     await _sensor(controller, device_id, lane)
-    before = await unlink_lane(
-        controller.conn, device_id, lane, at=controller.clock(), actor=token.name
-    )
+    before = await unlink_lane(controller.conn, device_id, lane, at=controller.clock(), actor=actor)
     if before is None:
         raise OperationRefused(f"{device_id} lane {lane} is not linked")
     await controller.shelves.reload(device_id)
-    return await lanes(device_id, controller, token)
+    return before
 
 
-@router.get("/sensors/{device_id}/lanes", summary="A sensor's linked lanes and stock (viewer)")
-async def lanes(device_id: str, controller: ControllerDep, _: Viewer) -> SensorLanes:
+async def sensor_view(controller: Controller, device_id: str) -> SensorLanes:
+    """The sensor's declared lanes and its linked ones as staff see them."""
     declared = await _sensor(controller, device_id)
     views = await _lane_views(controller, device_id, await lane_links(controller.conn, device_id))
     return SensorLanes(
@@ -185,6 +186,26 @@ async def lanes(device_id: str, controller: ControllerDep, _: Viewer) -> SensorL
         rejected_samples=controller.shelves.rejected(device_id),
         linked=views,
     )
+
+
+async def count_lane(
+    controller: Controller, device_id: str, lane: int, count: int, actor: str
+) -> LaneView:
+    """Staff counted the lane (`LaneCounter.confirm`), audited as `actor`."""
+    await _sensor(controller, device_id, lane)
+    counter: LaneCounter = await controller.shelves.confirm(device_id, lane, count)
+    detail = {"count": counter.count}
+    await _audit(controller, (device_id, lane), actor, "shelf.count", detail)
+    return await _lane_view(controller, device_id, lane)
+
+
+async def tare_lane(controller: Controller, device_id: str, lane: int, actor: str) -> LaneView:
+    """Staff emptied the lane: its stable level becomes its tare, audited as `actor`."""
+    await _sensor(controller, device_id, lane)
+    counter = await controller.shelves.tare(device_id, lane)
+    detail = {"tare_g": round(counter.calibration.tare_g, 1)}
+    await _audit(controller, (device_id, lane), actor, "shelf.tare", detail)
+    return await _lane_view(controller, device_id, lane)
 
 
 async def _audit(
@@ -206,24 +227,36 @@ async def _audit(
         )
 
 
+@router.post("/sensors/{device_id}/lanes/{lane}/link", summary="Link a lane to an item (staff)")
+async def link(
+    device_id: str, lane: Lane, body: LaneLinkBody, controller: ControllerDep, token: Staff
+) -> LaneView:
+    return await link_item(controller, device_id, lane, body, token.name)
+
+
+@router.post("/sensors/{device_id}/lanes/{lane}/unlink", summary="Unlink a lane (staff)")
+async def unlink(
+    device_id: str, lane: Lane, controller: ControllerDep, token: Staff
+) -> SensorLanes:
+    await unlink_item(controller, device_id, lane, token.name)
+    return await sensor_view(controller, device_id)
+
+
+@router.get("/sensors/{device_id}/lanes", summary="A sensor's linked lanes and stock (viewer)")
+async def lanes(device_id: str, controller: ControllerDep, _: Viewer) -> SensorLanes:
+    return await sensor_view(controller, device_id)
+
+
 @router.post("/sensors/{device_id}/lanes/{lane}/count", summary="Staff counted a lane (staff)")
 async def count(
     device_id: str, lane: Lane, body: CountBody, controller: ControllerDep, token: Staff
 ) -> LaneView:
-    await _sensor(controller, device_id, lane)
-    counter: LaneCounter = await controller.shelves.confirm(device_id, lane, body.count)
-    detail = {"count": counter.count}
-    await _audit(controller, (device_id, lane), token.name, "shelf.count", detail)
-    return await _lane_view(controller, device_id, lane)
+    return await count_lane(controller, device_id, lane, body.count, token.name)
 
 
 @router.post("/sensors/{device_id}/lanes/{lane}/tare", summary="An emptied lane's tare (staff)")
 async def tare(device_id: str, lane: Lane, controller: ControllerDep, token: Staff) -> LaneView:
-    await _sensor(controller, device_id, lane)
-    counter = await controller.shelves.tare(device_id, lane)
-    detail = {"tare_g": round(counter.calibration.tare_g, 1)}
-    await _audit(controller, (device_id, lane), token.name, "shelf.tare", detail)
-    return await _lane_view(controller, device_id, lane)
+    return await tare_lane(controller, device_id, lane, token.name)
 
 
 async def _lane_view(controller: Controller, device_id: str, lane: int) -> LaneView:
