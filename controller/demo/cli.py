@@ -86,6 +86,11 @@ def _banner(stack: DemoStack, tokens_file: Path) -> None:
             "  - the alerts page (/alerts): in about 40 s the shelves' first counts raise low and"
             " out of stock, fitting rooms ask for help; acknowledge and resolve them;"
         )
+    if stack.fitting_rooms:
+        console.print(
+            f"  - the fitting rooms (/rooms): what shoppers try on; /rooms/{stack.fitting_rooms[0]}"
+            " is a room's kiosk page;"
+        )
     if stack.sensors:
         console.print(
             f"  - a shelf's lanes and their counts: {stack.url}/api/v1/sensors/"
