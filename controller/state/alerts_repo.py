@@ -333,3 +333,18 @@ def _mark_published(db: sqlite3.Connection, sent: tuple[tuple[int, int], ...]) -
         "UPDATE alerts SET published_version = max(published_version, ?) WHERE id = ?",
         [(version, alert_id) for alert_id, version in sent],
     )
+
+
+async def unresolved_by_device(conn: aiosqlite.Connection) -> dict[str, int]:
+    """How many alerts about each device (a sensor's lanes and itself, a room) are unresolved:
+    one grouped count rather than every unresolved alert read (a store has thousands of
+    lanes, each with up to a few kinds open)."""
+    return await run_read(conn, _by_device)
+
+
+def _by_device(db: sqlite3.Connection) -> dict[str, int]:
+    rows = db.execute(
+        "SELECT device_id, count(*) FROM alerts WHERE state IN ('open', 'acknowledged')"
+        " AND device_id IS NOT NULL GROUP BY device_id"
+    ).fetchall()
+    return {device_id: n for device_id, n in rows}

@@ -8,6 +8,8 @@
   and the noise and starts the unit weight again from the new item's;
 - shelf_events: the events worth keeping (stock, staff tasks, offline), newest last.
 
+At the end, the store's shelf sensors (the console's list of them).
+
 Each function is one unit of work (a transaction), in the style of the other repos.
 """
 
@@ -32,6 +34,7 @@ from controller.state.stock_repo import (
     forget_lane_in,
 )
 from controller.state.units import run_unit
+from firmware_protocol.models import DeviceKind, ModelId
 
 
 @dataclass(frozen=True, slots=True)
@@ -334,3 +337,20 @@ async def last_events(conn: aiosqlite.Connection, device_id: str) -> dict[int, S
     ) as cursor:
         rows = await cursor.fetchall()
     return {row["lane"]: _event(row) for row in rows}
+
+
+# ---- the store's sensors, for the console ------------------------------------------------------
+
+SENSOR_MODELS = tuple(m.value for m in ModelId if m.kind is DeviceKind.SHELF_SENSOR)
+
+
+async def sensor_ids(conn: aiosqlite.Connection) -> list[str]:
+    """The store's shelf sensors (adopted devices of a shelf-sensor model), by id."""
+    marks = ", ".join("?" * len(SENSOR_MODELS))
+    async with conn.execute(
+        f"SELECT device_id FROM devices WHERE adopted = 1 AND model IN ({marks})"  # noqa: S608
+        " ORDER BY device_id",
+        SENSOR_MODELS,
+    ) as cursor:
+        rows = await cursor.fetchall()
+    return [row[0] for row in rows]
