@@ -1,6 +1,6 @@
 """The console's router: the store wall, its live event stream and label images, and the pages
-of `login`, `item_pages`, `label_pages`, `problem_pages`, `shelf_pages`, `alert_pages` and
-`room_pages`. Every page but /login needs a signed-in user (session.py)."""
+of `login`, `item_pages`, `label_pages`, `problem_pages`, `shelf_pages`, `alert_pages`,
+`sensor_pages` and `room_pages`. Every page but /login needs a signed-in user (session.py)."""
 
 from __future__ import annotations
 
@@ -21,6 +21,7 @@ from controller.console import (
     login,
     problem_pages,
     room_pages,
+    sensor_pages,
     shelf_pages,
 )
 from controller.console.session import User
@@ -42,7 +43,16 @@ Scale = Annotated[int, Query(ge=1, le=4)]
 def console_router() -> APIRouter:
     router = APIRouter(include_in_schema=False)
     router.include_router(wall)
-    modules = (login, item_pages, label_pages, problem_pages, shelf_pages, alert_pages, room_pages)
+    modules = (
+        login,
+        item_pages,
+        label_pages,
+        problem_pages,
+        shelf_pages,
+        alert_pages,
+        sensor_pages,
+        room_pages,
+    )
     for module in modules:
         router.include_router(module.router)
     return router

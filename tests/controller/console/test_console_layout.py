@@ -27,6 +27,7 @@ async def test_no_horizontal_scroll_at_390_px(browser: Browser, demo: DemoStack)
             "/labels/lbl-00001",
             "/problems",
             "/problems?kind=unconfirmed",
+            "/sensors",
             "/audit",
         ):
             await page.goto(path)
