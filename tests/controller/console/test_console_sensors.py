@@ -172,8 +172,8 @@ async def test_refusals_show_their_reason(
 ) -> None:
     """An unknown code: 404 and the reason in the lane, its field focused for the next scan; an
     item with no weight: 409, then linked with a weight given; a tare with no stable level
-    yet: 409; a count on a lane unlinked meanwhile by someone else: 409. Nothing refused is
-    audited."""
+    yet: 409; a count on a lane unlinked meanwhile by someone else: 409; a weight of 0: 422.
+    Nothing refused is audited."""
     sensor = sensors[1]
     await staff.goto(f"/sensors/{sensor}")
     card = lane_card(staff, 0)
@@ -211,6 +211,15 @@ async def test_refusals_show_their_reason(
     await expect(card).to_contain_text("Not linked")
     actions = [(action, actor) for action, actor, _ in await audited(demo, sensor, 0)]
     assert actions == [("shelf.link", "staff"), ("shelf.unlink", "ayse")]
+
+    # A weight of 0 (the field's min stops a browser; a script may send it): 422, the reason.
+    csrf = await staff.locator('meta[name="csrf-token"]').get_attribute("content")
+    assert csrf
+    form = {"csrf": csrf, "item": items.weighed[0].sku, "unit_grams": "0"}
+    answer = await staff.request.post(f"/sensors/{sensor}/lanes/1/link", form=form)
+    assert answer.status == 422
+    assert "weight: input should be greater than 0." in await answer.text()
+    assert await audited(demo, sensor, 1) == []
 
 
 async def test_counts_show_and_staff_count_and_unlink(
