@@ -347,4 +347,4 @@ def _by_device(db: sqlite3.Connection) -> dict[str, int]:
         "SELECT device_id, count(*) FROM alerts WHERE state IN ('open', 'acknowledged')"
         " AND device_id IS NOT NULL GROUP BY device_id"
     ).fetchall()
-    return {device_id: n for device_id, n in rows}
+    return dict(rows)
