@@ -4,11 +4,13 @@
   would: each shelf sensor (8 lanes) adopted with its lanes linked to the store's items, each
   fitting room adopted, and a clothing catalog (styles in sizes and colours, with GTINs) for
   the rooms to ask about;
-- `python -m bench.device_load` is the background load, in its own process like the simulator:
-  every sensor reports its 8 lanes once a second (stable weights with +/-1 g of noise and now and
-  then a sale), every room asks about a garment's tag (STOCK_QUERY) every `--room-interval`
-  seconds and times the answer. It prints {"ready": true} once all are connected and born, runs
-  until SIGTERM, then writes each answer's (time, ms) to `--out` as JSON.
+- `python -m bench.device_load` is the load, in its own process like the simulator (so that
+  the benchmark's busy event loop delays none of its messages): every sensor reports its 8 lanes
+  once a second (stable weights with +/-1 g of noise and now and then a sale), every room asks
+  about a garment's tag (STOCK_QUERY) every `--room-interval` seconds and times the answer, and
+  `--probes` probe sensors empty and fill their lanes in turn, keeping each report's publish
+  time. It prints {"ready": true} once all are connected and born, runs until SIGTERM, then
+  writes the answers' (time, ms) and the probes' publish times to `--out` as JSON.
 
 Devices connect directly (mains-powered Wi-Fi), each with its own credentials, as in a store.
 
@@ -26,7 +28,7 @@ import random
 import signal
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
@@ -170,7 +172,9 @@ def _birth(model: ModelId) -> Birth:
     return Birth(1, model, FirmwareVersion(1, 0, 0), 0, 0, 0, 1, 0, NO_HASH, 0)
 
 
-async def _sensor(device: Device, rng: random.Random, started: asyncio.Event) -> None:
+async def _sensor(
+    device: Device, rng: random.Random, started: asyncio.Event, counts: Counts
+) -> None:
     await device.send(_birth(ModelId.SHELF_SENSOR_8), qos=1)
     await started.wait()
     units = [LANE_UNITS] * LANES
@@ -184,7 +188,49 @@ async def _sensor(device: Device, rng: random.Random, started: asyncio.Event) ->
                 units[lane] = LANE_UNITS  # restocked
         seq += 1
         grams = tuple(u * UNIT_G + (1 if (seq + i) % 2 else -1) for i, u in enumerate(units))
+        await _report(device, seq, grams, counts)
+        await asyncio.sleep(1.0)
+
+
+async def _report(device: Device, seq: int, grams: tuple[int, ...], counts: Counts) -> None:
+    try:
         await device.send(Telemetry(seq, 3000, -60, 210, grams))
+    except aiomqtt.MqttError:
+        counts.failed_reports += 1  # QoS 0 is lost at times: the next report follows
+
+
+@dataclass
+class Counts:
+    failed_reports: int = 0
+    published: dict[str, float] = field(default_factory=dict)  # "probe/seq" -> wall time
+
+
+PROBE_UNITS = 6
+HOLD_S = 45.0  # a probe lane holds its units, then is empty, for this long each
+
+
+async def _probe(
+    device: Device, n: int, probes: int, counts: Counts, started: asyncio.Event
+) -> None:
+    """A probe sensor: each lane holds PROBE_UNITS, then nothing, for HOLD_S each, the lanes'
+    cycles spread over all the probes' lanes; every report's publish time kept by seq (the
+    benchmark matches the alert that names it: bench/store_devices.py)."""
+    await device.send(_birth(ModelId.SHELF_SENSOR_8), qos=1)
+    await started.wait()
+    begun = time.monotonic()
+    lanes = probes * LANES
+    seq = 0
+    while True:
+        seq += 1
+        elapsed = time.monotonic() - begun
+        grams = []
+        for lane in range(LANES):
+            offset = 2 * HOLD_S * ((n - 1) * LANES + lane) / lanes
+            full = ((elapsed + offset) % (2 * HOLD_S)) < HOLD_S
+            units = PROBE_UNITS if full or elapsed < HOLD_S else 0
+            grams.append(units * UNIT_G + (1 if (seq + lane) % 2 else -1))
+        counts.published[f"{device.device_id}/{seq}"] = time.time()
+        await _report(device, seq, tuple(grams), counts)
         await asyncio.sleep(1.0)
 
 
@@ -246,8 +292,10 @@ async def _run(args: argparse.Namespace) -> None:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     loop.add_signal_handler(signal.SIGTERM, stop.set)
+    counts = Counts()
     ids = [(sensor_id(i), "sensor") for i in range(1, args.sensors + 1)]
     ids += [(room_id(i), "room") for i in range(1, args.rooms + 1)]
+    ids += [(probe_id(i), "probe") for i in range(1, args.probes + 1)]
     async with asyncio.TaskGroup() as tasks:
         clients: list[aiomqtt.Client] = []
         workers = []
@@ -267,8 +315,11 @@ async def _run(args: argparse.Namespace) -> None:
                 await client.subscribe(f"os1/{args.store}/down/{device_id}/#", qos=1)
                 plan = RoomPlan(tags, args.room_interval, started)
                 work = _room(device, random.Random(rng.random()), plan, times)
+            elif kind == "probe":
+                number = int(device_id.rsplit("-", 1)[1])
+                work = _probe(device, number, args.probes, counts, started)
             else:
-                work = _sensor(device, random.Random(rng.random()), started)
+                work = _sensor(device, random.Random(rng.random()), started, counts)
             workers.append(tasks.create_task(work))
         started.set()
         sys.stdout.write(json.dumps({"ready": True, "devices": len(ids)}) + "\n")
@@ -278,7 +329,14 @@ async def _run(args: argparse.Namespace) -> None:
             worker.cancel()
     for client in clients:
         await client.__aexit__(None, None, None)
-    result = json.dumps({"answers": times.answers, "timeouts": times.timeouts})
+    result = json.dumps(
+        {
+            "answers": times.answers,
+            "timeouts": times.timeouts,
+            "probe_reports": counts.published,
+            "failed_reports": counts.failed_reports,
+        }
+    )
     await asyncio.to_thread(Path(args.out).write_text, result, encoding="utf-8")
 
 
@@ -288,6 +346,7 @@ def main() -> None:
     parser.add_argument("--store", required=True)
     parser.add_argument("--sensors", type=int, default=500)
     parser.add_argument("--rooms", type=int, default=50)
+    parser.add_argument("--probes", type=int, default=0, help="probe sensors (see _probe)")
     parser.add_argument("--room-interval", type=float, default=10.0)
     parser.add_argument("--seed", type=int, default=15)
     parser.add_argument("--out", required=True)

@@ -13,7 +13,8 @@ of their own (bench/device_load.py), and a few probe sensors this process drives
 Measured, idle and during the reprice:
 - sensor event -> alert: from the probe sensor's publish of the report that made a lane out of
   stock (the alert names it: `detail.report_seq`) to the `out_of_stock` alert heard on the alert
-  topic (omnishelf/{store}/alerts/#) by a subscriber;
+  topic (omnishelf/{store}/alerts/#) by HQ's client (the labels' reports come on another
+  connection, so the alert does not queue behind them);
 - fitting-room request -> answer: a room's STOCK_QUERY publish to its Response (the device load
   times them);
 - the single price change, to compare with the latency scenario's (the same store without
@@ -23,32 +24,19 @@ Measured, idle and during the reprice:
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import random
 import statistics
 import time
-from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
 
-import aiomqtt
-
-from bench.device_load import LANES, UNIT_G, probe_id
+from bench.device_load import HOLD_S
 from bench.harness import Section
 from bench.pipeline import Probe, plan_probes, probe
-from bench.store_rig import StoreRig, StoreShape, running_store
-from broker_access.credentials import client_password
+from bench.store_rig import StoreShape, running_store
 from controller.local_broker import LocalBroker
-from device_sim.mqtt import send_at_once
-from firmware_protocol.codec import encode
-from firmware_protocol.messages import NO_HASH, Birth, Telemetry
-from firmware_protocol.models import ModelId
-from firmware_protocol.topics import DeviceAddress
-from firmware_protocol.wire import FirmwareVersion
 
-PROBE_UNITS = 6
-HOLD_S = 45.0  # a probe lane holds its units, then is empty, for this long each
 ROOM_INTERVAL_S = 10.0
 
 
@@ -73,76 +61,29 @@ class DevicesRun:
     room_timeouts: int = 0
     room_not_ok: int = 0
     unattributed_alerts: int = 0
+    failed_reports: int = 0  # sensor reports the device load could not publish
 
 
-class SensorProbes:
-    """Probe sensors on their own connections: each lane holds PROBE_UNITS, then nothing, for
-    HOLD_S each, the lanes' cycles spread out; every report's publish time is kept by seq."""
-
-    def __init__(self, rig: StoreRig) -> None:
-        self.rig = rig
-        self.published: dict[tuple[str, int], float] = {}  # (sensor, seq) -> wall time
-
-    @contextlib.asynccontextmanager
-    async def running(self) -> AsyncIterator[None]:
-        async with asyncio.TaskGroup() as tasks:
-            probes = [
-                tasks.create_task(self._sensor(probe_id(n), n))
-                for n in range(1, self.rig.shape.probe_sensors + 1)
-            ]
-            try:
-                yield
-            finally:
-                for task in probes:
-                    task.cancel()
-
-    async def _sensor(self, device_id: str, n: int) -> None:
-        secret = self.rig.broker.store_secret
-        address = DeviceAddress(self.rig.store, device_id, device_id)
-        lanes = self.rig.shape.probe_sensors * LANES
-        async with aiomqtt.Client(
-            self.rig.broker.host,
-            self.rig.broker.port,
-            identifier=device_id,
-            username=device_id,
-            password=client_password(secret, device_id),
-        ) as client:
-            send_at_once(client)
-            birth = Birth(1, ModelId.SHELF_SENSOR_8, FirmwareVersion(1, 0, 0), 0, 0, 0, 1, 0,
-                          NO_HASH, 0)  # fmt: skip
-            await client.publish(address.topic(Birth.OPCODE), encode(birth), qos=1)
-            started = time.monotonic()
-            seq = 0
-            while True:
-                seq += 1
-                elapsed = time.monotonic() - started
-                grams = []
-                for lane in range(LANES):
-                    index = (n - 1) * LANES + lane
-                    offset = 2 * HOLD_S * index / lanes
-                    full = ((elapsed + offset) % (2 * HOLD_S)) < HOLD_S
-                    units = PROBE_UNITS if full or elapsed < HOLD_S else 0
-                    grams.append(units * UNIT_G + (1 if (seq + lane) % 2 else -1))
-                self.published[(device_id, seq)] = time.time()
-                telemetry = Telemetry(seq, 3000, -60, 210, tuple(grams))
-                await client.publish(address.topic(Telemetry.OPCODE), encode(telemetry), qos=0)
-                await asyncio.sleep(1.0)
-
-
-def _attribute(run: DevicesRun, rig: StoreRig, probes: SensorProbes, phases: Phases) -> None:
-    """Each probe lane's out_of_stock alert, opened, against its report's publish."""
-    for heard, doc in rig.alerts:
+def _attribute(
+    run: DevicesRun,
+    alerts: list[tuple[float, dict[str, Any]]],
+    published: dict[str, float],
+    phases: Phases,
+) -> None:
+    """Each probe lane's out_of_stock alert, opened, against its report's publish (`published`:
+    "sensor/seq" -> wall time, as the device load kept them)."""
+    for heard, doc in alerts:
         if doc.get("kind") != "out_of_stock" or doc.get("version") != 1:
             continue
         device = doc.get("device_id") or ""
         seq = (doc.get("detail") or {}).get("report_seq")
-        published = probes.published.get((device, seq)) if isinstance(seq, int) else None
-        if published is None:
+        sent = published.get(f"{device}/{seq}") if isinstance(seq, int) else None
+        if sent is None:
             if device.startswith("shelf-probe-"):
                 run.unattributed_alerts += 1
             continue
-        phase = "busy" if phases.busy(published) else "idle"
-        run.sensor_ms[phase].append((heard - published) * 1000)
+        phase = "busy" if phases.busy(sent) else "idle"
+        run.sensor_ms[phase].append((heard - sent) * 1000)
 
 
 async def run_devices(
@@ -163,11 +104,11 @@ async def run_devices(
         rig.watch.arm(rig.label_ids)
         run.first_convergence_s = await rig.all_crossed(900) - started
         await rig.settled()
-        out = rig.workdir / "rooms.json"
+        out = rig.workdir / "devices.json"
         rig.start_device_load(out, ROOM_INTERVAL_S)
         await rig.device_load_ready()
-        probes = SensorProbes(rig)
-        async with probes.running():
+        hearing = asyncio.create_task(rig.hear_alerts())
+        try:
             # The lanes' first stable levels (~35 s): their items' labels are rendered again
             # where the badge changes; the idle phase starts once that has settled.
             await asyncio.sleep(settle_s)
@@ -195,13 +136,16 @@ async def run_devices(
                 phases.reprice = (wall0, wall0 + run.reprice_s)
                 run.price["busy"] = [await task for task in busy]
             await asyncio.sleep(2.0)  # the last alerts of the reprice reach the subscriber
+        finally:
+            hearing.cancel()
         rig.stop_device_load()
-        rooms = json.loads(out.read_text(encoding="utf-8"))
-        for asked, ms, status in rooms["answers"]:
+        load = json.loads(out.read_text(encoding="utf-8"))
+        for asked, ms, status in load["answers"]:
             run.room_ms["busy" if phases.busy(asked) else "idle"].append(ms)
             run.room_not_ok += status != 0
-        run.room_timeouts = rooms["timeouts"]
-        _attribute(run, rig, probes, phases)
+        run.room_timeouts = load["timeouts"]
+        run.failed_reports = load["failed_reports"]
+        _attribute(run, rig.alerts, load["probe_reports"], phases)
     return run
 
 
@@ -243,7 +187,8 @@ def devices_section(run: DevicesRun, without: dict[str, Any] | None) -> Section:
         )
     section.notes += [
         f"first convergence {run.first_convergence_s:.1f} s; reprice {run.reprice_s:.1f} s"
-        f" ({s.labels / max(run.reprice_s, 1e-9):.0f} labels/s) with the devices running.",
+        f" ({s.labels / max(run.reprice_s, 1e-9):.0f} labels/s) with the devices running;"
+        f" {run.failed_reports} sensor reports could not be published.",
         "sensor_to_alert: the probe sensor's publish of the report that emptied the lane (the"
         " alert's detail.report_seq) -> the out_of_stock alert heard on the alert topic; the"
         " lane must hold its new level ~30 s before that report (docs/shelves.md), which is"

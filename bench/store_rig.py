@@ -343,14 +343,9 @@ class StoreRig:
             await client.subscribe(f"{ROOT}/{self.store}/up/+/+/reported", qos=0)
             await client.subscribe(f"{ROOT}/{self.store}/down/+/+/desired", qos=0)
             await client.subscribe(f"{ROOT}/{self.store}/down/+/+/chunk", qos=0)
-            if self.shape.devices:
-                await client.subscribe(f"omnishelf/{self.store}/alerts/#", qos=1)
             async for message in client.messages:
                 payload = message.payload
                 if not isinstance(payload, bytes | bytearray) or not payload:
-                    continue
-                if message.topic.value.startswith("omnishelf/"):
-                    self.alerts.append((time.time(), json.loads(payload)))
                     continue
                 if "/down/" in message.topic.value:
                     self.watch.downlink_messages += 1
@@ -486,6 +481,17 @@ class StoreRig:
         assert self.simulator is not None
         return rss_mb(self.simulator.pid)
 
+    async def hear_alerts(self) -> None:
+        """Note each alert heard on the alert topic, with when (wall time), on HQ's client: the
+        report watch's connection carries every label's traffic, which an alert would queue
+        behind."""
+        assert self._hq is not None
+        await self._hq.subscribe(f"omnishelf/{self.store}/alerts/#", qos=1)
+        async for message in self._hq.messages:
+            payload = message.payload
+            if isinstance(payload, bytes | bytearray) and payload:
+                self.alerts.append((time.time(), json.loads(payload)))
+
     def start_device_load(self, out: Path, room_interval_s: float) -> None:
         """bench/device_load.py's sensors and rooms, in a process of their own."""
         env = {**os.environ, "OMNISHELF_STORE_SECRET": self.broker.store_secret}
@@ -499,6 +505,7 @@ class StoreRig:
                     f"--store={self.store}",
                     f"--sensors={self.shape.sensors}",
                     f"--rooms={self.shape.rooms}",
+                    f"--probes={self.shape.probe_sensors}",
                     f"--room-interval={room_interval_s}",
                     f"--out={out}",
                 ],

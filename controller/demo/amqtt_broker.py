@@ -59,7 +59,14 @@ _ACL: tuple[tuple[re.Pattern[str], tuple[tuple[str, ...], tuple[str, ...]]], ...
     ),
     (
         re.compile(r"hq-(?P<s>.+)"),
-        (("omnishelf/{s}/catalog/#",), ("omnishelf/{s}/catalog-status/#", "omnishelf/{s}/stock")),
+        (
+            ("omnishelf/{s}/catalog/#",),
+            (
+                "omnishelf/{s}/catalog-status/#",
+                "omnishelf/{s}/stock",
+                "omnishelf/{s}/alerts/#",
+            ),
+        ),
     ),
     (re.compile(r"observer-(?P<s>.+)"), ((), ("os1/{s}/#", "omnishelf/{s}/#"))),
 )

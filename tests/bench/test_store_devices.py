@@ -3,11 +3,10 @@ report, idle or during the reprice, and what the section prints."""
 
 from __future__ import annotations
 
-from types import SimpleNamespace
-from typing import Any, cast
+from typing import Any
 
-from bench.store_devices import DevicesRun, Phases, SensorProbes, _attribute, devices_section
-from bench.store_rig import StoreRig, StoreShape
+from bench.store_devices import DevicesRun, Phases, _attribute, devices_section
+from bench.store_rig import StoreShape
 
 
 def _alert(
@@ -17,20 +16,17 @@ def _alert(
 
 
 def test_an_alert_is_timed_from_the_report_it_names_and_phased_by_that_report() -> None:
-    probes = SensorProbes(cast(StoreRig, None))
-    probes.published = {("shelf-probe-01", 7): 100.0, ("shelf-probe-01", 9): 200.0}
-    rig = SimpleNamespace(
-        alerts=[
-            (100.25, _alert("shelf-probe-01", 7)),  # idle: 250 ms
-            (200.5, _alert("shelf-probe-01", 9)),  # during the reprice: 500 ms
-            (201.0, _alert("shelf-probe-01", 9, version=2)),  # its acknowledgement: not again
-            (202.0, _alert("shelf-probe-01", 9, kind="low_stock")),  # another kind
-            (203.0, _alert("shelf-probe-01", 99)),  # a report not sent: counted, not timed
-            (204.0, _alert("shelf-0001", 3)),  # a background sensor's: ignored
-        ]
-    )
+    published = {"shelf-probe-01/7": 100.0, "shelf-probe-01/9": 200.0}
+    alerts = [
+        (100.25, _alert("shelf-probe-01", 7)),  # idle: 250 ms
+        (200.5, _alert("shelf-probe-01", 9)),  # during the reprice: 500 ms
+        (201.0, _alert("shelf-probe-01", 9, version=2)),  # its acknowledgement: not again
+        (202.0, _alert("shelf-probe-01", 9, kind="low_stock")),  # another kind
+        (203.0, _alert("shelf-probe-01", 99)),  # a report not sent: counted, not timed
+        (204.0, _alert("shelf-0001", 3)),  # a background sensor's: ignored
+    ]
     run = DevicesRun(StoreShape(10))
-    _attribute(run, cast(StoreRig, rig), probes, Phases(reprice=(150.0, 250.0)))
+    _attribute(run, alerts, published, Phases(reprice=(150.0, 250.0)))
     assert [round(ms) for ms in run.sensor_ms["idle"]] == [250]
     assert [round(ms) for ms in run.sensor_ms["busy"]] == [500]
     assert run.unattributed_alerts == 1
