@@ -8,9 +8,9 @@ two pending lists, each recorded in bulk:
   (state/device_facts.py) on the database's thread, the network actions after its commit
   (controller/fleet.py);
 - reports: judged and recorded together by the push stage (a few statements for the run).
-A fitting room's Request is answered after the commit of its batch's facts
-(controller/fitting_rooms.py). A shelf sensor's Telemetry is also fed to the shelves' pipeline
-(controller/shelf_service.py) as it is walked, in memory; what it says is recorded once per batch.
+A fitting room's Request is answered at once, in a task of its own (controller/fitting_rooms.py).
+A shelf sensor's Telemetry is fed to the shelves' pipeline (controller/shelf_service.py) as it is
+walked, in memory; what it says is recorded once per batch, before the labels' reports.
 Order is kept where it matters, per device: a message of a device that has something pending
 in the other list flushes that list first, and a message whose device or gateway has a Birth
 pending flushes the facts first (the Birth decides who may speak for the device: an access point
@@ -24,6 +24,7 @@ retries), so a crash between two units loses nothing that does not come back.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -79,6 +80,7 @@ class DeviceIntake:
         self.on_settled = on_settled  # a report settled a push or made a correction
         self.shelves = shelves  # shelf sensors' lane_grams (controller/shelf_service.py)
         self.rooms = rooms  # fitting rooms' requests (controller/fitting_rooms.py)
+        self._answering: set[asyncio.Task[None]] = set()  # requests being answered
 
     async def on_messages(self, batch: list[Incoming]) -> None:
         pending = _Pending()
@@ -87,13 +89,13 @@ class DeviceIntake:
                 await self._walk(incoming, pending)
             except Exception:  # one bad message must not stop the store's traffic
                 log.exception("failed to handle %s", incoming.topic)
-        await self._flush_reports(pending)
-        await self._flush_facts(pending)
-        if self.shelves is not None:
+        if self.shelves is not None:  # first: a staff alert does not wait for labels' reports
             try:
                 await self.shelves.flush()
             except Exception:
                 log.exception("failed to record shelf events")
+        await self._flush_reports(pending)
+        await self._flush_facts(pending)
 
     async def _walk(self, incoming: Incoming, pending: _Pending) -> None:
         if not incoming.payload:
@@ -140,13 +142,33 @@ class DeviceIntake:
         else:
             if isinstance(msg, Event):  # judged in order, acted on after the commit
                 pending.events.append((address, msg, self.fleet.events.on_event(device, msg)))
-            elif isinstance(msg, Request):  # answered after the commit (the device is known)
-                pending.requests.append((address, msg))
+            elif isinstance(msg, Request):
+                self._request(address, msg, pending)
             elif isinstance(msg, CommandResult):
                 self.fleet.on_result(address, msg)
             fact = Seen(device)
         pending.facts.append((address, fact, msg))
         pending.fact_devices.add(device)
+
+    def _request(self, address: DeviceAddress, request: Request, pending: _Pending) -> None:
+        """A room's question is answered at once, beside the batch's other work (one read on the
+        reader connection): a shopper does not wait for the labels' reports of a reprice. A
+        device born in this batch is answered after the commit of its Birth, once it is known."""
+        if self.rooms is None:
+            return
+        if address.device in pending.born or address.gateway in pending.born:
+            pending.requests.append((address, request))
+            return
+        task = asyncio.create_task(self._answer(address, request))
+        self._answering.add(task)
+        task.add_done_callback(self._answering.discard)
+
+    async def _answer(self, address: DeviceAddress, request: Request) -> None:
+        assert self.rooms is not None
+        try:
+            await self.rooms.on_request(address, request)
+        except Exception:
+            log.exception("failed to answer request %d of %s", request.txn, address.device)
 
     async def _flush_facts(self, pending: _Pending) -> None:
         facts, events, requests = pending.facts, pending.events, pending.requests
@@ -164,12 +186,7 @@ class DeviceIntake:
             except Exception:
                 log.exception("failed to handle event %d of %s", event.event_id, address.device)
         for address, request in requests:
-            if self.rooms is None:
-                continue
-            try:
-                await self.rooms.on_request(address, request)
-            except Exception:
-                log.exception("failed to answer request %d of %s", request.txn, address.device)
+            await self._answer(address, request)
 
     async def _flush_reports(self, pending: _Pending) -> None:
         reports = pending.reports

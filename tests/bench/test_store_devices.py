@@ -16,8 +16,9 @@ def _alert(
 
 
 def test_an_alert_is_timed_from_the_report_it_names_and_phased_by_that_report() -> None:
-    published = {"shelf-probe-01/7": 100.0, "shelf-probe-01/9": 200.0}
+    published = {"shelf-probe-01/3": 40.0, "shelf-probe-01/7": 100.0, "shelf-probe-01/9": 200.0}
     alerts = [
+        (40.1, _alert("shelf-probe-01", 3)),  # before the idle phase: 100 ms
         (100.25, _alert("shelf-probe-01", 7)),  # idle: 250 ms
         (200.5, _alert("shelf-probe-01", 9)),  # during the reprice: 500 ms
         (201.0, _alert("shelf-probe-01", 9, version=2)),  # its acknowledgement: not again
@@ -26,7 +27,8 @@ def test_an_alert_is_timed_from_the_report_it_names_and_phased_by_that_report() 
         (204.0, _alert("shelf-0001", 3)),  # a background sensor's: ignored
     ]
     run = DevicesRun(StoreShape(10))
-    _attribute(run, alerts, published, Phases(reprice=(150.0, 250.0)))
+    _attribute(run, alerts, published, Phases(idle_from=50.0, reprice=(150.0, 250.0)))
+    assert [round(ms) for ms in run.sensor_ms["start"]] == [100]
     assert [round(ms) for ms in run.sensor_ms["idle"]] == [250]
     assert [round(ms) for ms in run.sensor_ms["busy"]] == [500]
     assert run.unattributed_alerts == 1

@@ -256,3 +256,34 @@ async def test_the_sensors_own_lane_empty_is_a_second_opinion(
         nonsense = message(sensor.store, SENSOR, Event(3, EventKind.LANE_EMPTY, "lane-99"))
         await sensor.report((OTHER, 0, OTHER, 0), nonsense)
         assert api.controller.shelves.ignored["lane empty of no linked lane"] == 1
+
+
+async def test_a_misplaced_product_is_an_alert_not_a_stock_change(
+    tmp_path: Path, store_id: str
+) -> None:
+    """180 g of something else left on a lane of 4: a `misplaced` alert with the weight, no row
+    for HQ, the count and the labels unchanged; taken away: the alert resolved by the shelf. A
+    weight of no whole number of units taken: `uncertain` (recount), no row for HQ either."""
+    async with _store(tmp_path, store_id) as (api, sensor):
+        await sensor.hold(40, (OTHER, 4 * UNIT, OTHER, 0))
+        await _drain_queue(api)
+        await sensor.hold(40, (OTHER, 4 * UNIT + 180, OTHER, 0))
+        [misplaced] = await list_alerts(api.controller.conn)
+        assert (misplaced.kind, misplaced.subject, misplaced.state) == (
+            AlertKind.MISPLACED,
+            f"{SENSOR}/1",
+            AlertState.OPEN,
+        )
+        assert abs(misplaced.detail["grams"] - 180) < 5
+        assert await _queued(api) == []
+        await sensor.hold(40, (OTHER, 4 * UNIT, OTHER, 0))
+        [cleared] = await list_alerts(api.controller.conn)
+        assert (cleared.state, cleared.resolved_by) == (AlertState.RESOLVED, "shelf")
+
+        await sensor.hold(40, (OTHER, 4 * UNIT - UNIT // 2, OTHER, 0))
+        uncertain = [a for a in await list_alerts(api.controller.conn) if a.kind == "uncertain"]
+        assert [a.state for a in uncertain] == [AlertState.OPEN]
+        rows = await unsent_upstream(api.controller.conn, 100)
+        assert [r.document["change"]["cause"] for r in rows] == ["initial"]
+        [lane] = await lanes_of_item(api.controller.conn, "TR-W")
+        assert lane.count == 4
