@@ -17,14 +17,10 @@ from typing import Any
 import aiomqtt
 import httpx
 
-from broker_access.credentials import client_password
-from controller.api import create_app
 from controller.local_broker import LocalBroker
 from controller.runtime import Controller
-from controller.service import running_controller
 from controller.state.alerts_repo import AlertKind, AlertState, acknowledge, list_alerts
 from controller.state.rooms_repo import room_stats
-from controller.state.tokens_repo import Role, create_token
 from firmware_protocol.codec import decode, encode
 from firmware_protocol.messages import (
     NO_HASH,
@@ -42,6 +38,7 @@ from firmware_protocol.topics import DeviceAddress
 from firmware_protocol.wire import FirmwareVersion
 from gs1.epc import check_digit, encode_sgtin96
 from tests.controller.api.api_kit import T0, item
+from tests.support.device_stack import device_stack
 from tests.support.shelf_intake import Clock
 
 ROOM = "fr-01"
@@ -124,43 +121,27 @@ class Room:
 async def _store(
     broker: LocalBroker, store_id: str, tmp_path: Path
 ) -> AsyncIterator[tuple[Controller, Room, httpx.AsyncClient, dict[str, str]]]:
-    settings = broker.controller_settings(
-        store_id, tmp_path / "state.db", adopt=("lbl-*", "fr-*"), help_escalate_after_s=60
-    )
-    broker.add_clients([ROOM])
-    address = DeviceAddress(store_id, ROOM, ROOM)
-    async with (
-        running_controller(settings, workers=1) as controller,
-        aiomqtt.Client(
-            broker.host,
-            broker.port,
-            identifier=ROOM,
-            username=ROOM,
-            password=client_password(broker.store_secret, ROOM),
-        ) as client,
-    ):
-        app = create_app(settings, controller=controller)
-        _, secret = await create_token(controller.conn, "staff", Role.STAFF, at=T0, created_by="t")
-        headers = {"Authorization": f"Bearer {secret}"}
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://test") as api:
-            for body in _catalog():
-                put = await api.put(f"/api/v1/items/{body['sku']}", json=body, headers=headers)
-                assert put.status_code in (200, 201), put.text
-            await client.subscribe(f"os1/{store_id}/down/{ROOM}/#", qos=1)
-            room = Room(client, address)
-            listening = asyncio.create_task(room.listen())
-            birth = Birth(1, ModelId.FITTING_ROOM_DISPLAY, FirmwareVersion(1, 0, 0), 0, 0, 0,
-                          1, 0, NO_HASH, 0)  # fmt: skip
-            await room.send(birth)
-            deadline = time.monotonic() + 10
-            while (await controller.rooms._room_lines(ROOM)) is None:  # not born yet
-                assert time.monotonic() < deadline, "the room was never registered"
-                await asyncio.sleep(0.05)
-            try:
-                yield controller, room, api, headers
-            finally:
-                listening.cancel()
+    async with device_stack(
+        broker, store_id, tmp_path, ROOM, adopt=("lbl-*", "fr-*"), help_escalate_after_s=60
+    ) as stack:
+        controller, api, headers = stack.controller, stack.api, stack.headers
+        for body in _catalog():
+            put = await api.put(f"/api/v1/items/{body['sku']}", json=body, headers=headers)
+            assert put.status_code in (200, 201), put.text
+        await stack.device.subscribe(f"os1/{store_id}/down/{ROOM}/#", qos=1)
+        room = Room(stack.device, stack.address)
+        listening = asyncio.create_task(room.listen())
+        birth = Birth(1, ModelId.FITTING_ROOM_DISPLAY, FirmwareVersion(1, 0, 0), 0, 0, 0,
+                      1, 0, NO_HASH, 0)  # fmt: skip
+        await room.send(birth)
+        deadline = time.monotonic() + 10
+        while (await controller.rooms._room_lines(ROOM)) is None:  # not born yet
+            assert time.monotonic() < deadline, "the room was never registered"
+            await asyncio.sleep(0.05)
+        try:
+            yield controller, room, api, headers
+        finally:
+            listening.cancel()
 
 
 async def test_a_garment_brought_in_gets_its_sizes_colours_and_stock(

@@ -22,21 +22,19 @@ import aiomqtt
 import httpx
 import jsonschema_rs
 
-from broker_access.credentials import client_password, hq_user, observer_user
-from controller.api import create_app
+from broker_access.credentials import hq_user, observer_user
 from controller.local_broker import LocalBroker
 from controller.runtime import Controller
-from controller.service import running_controller
 from controller.state.alerts_repo import list_alerts
 from controller.state.shelves_repo import shelf_events
 from controller.state.stock_repo import unsent_upstream
-from controller.state.tokens_repo import Role, create_token
 from firmware_protocol.codec import encode
 from firmware_protocol.messages import NO_HASH, Birth, Message, Telemetry
 from firmware_protocol.models import ModelId
 from firmware_protocol.topics import DeviceAddress
 from firmware_protocol.wire import FirmwareVersion
 from tests.controller.api.api_kit import T0, item
+from tests.support.device_stack import device_stack
 from tests.support.shelf_intake import Clock
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -97,47 +95,31 @@ class Rig:
 @asynccontextmanager
 async def _rig(broker: LocalBroker, store_id: str, tmp_path: Path) -> AsyncIterator[Rig]:
     """A running controller, a born sensor whose lane 0 holds TR-B (low at 1)."""
-    settings = broker.controller_settings(
-        store_id, tmp_path / "state.db", adopt=("lbl-*", "shelf-*")
-    )
-    broker.add_clients([SENSOR])
     clock = Clock(T0)
-    address = DeviceAddress(store_id, SENSOR, SENSOR)
-    async with (
-        running_controller(settings, workers=1) as controller,
-        aiomqtt.Client(
-            broker.host,
-            broker.port,
-            identifier=SENSOR,
-            username=SENSOR,
-            password=client_password(broker.store_secret, SENSOR),
-        ) as device,
-    ):
-        controller.shelves.clock = clock
-        app = create_app(settings, controller=controller)
-        _, secret = await create_token(controller.conn, "staff", Role.STAFF, at=T0, created_by="t")
-        headers = {"Authorization": f"Bearer {secret}"}
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://test") as api:
-            rig = Rig(controller, api, headers, device, clock, address)
-            birth = Birth(1, ModelId.SHELF_SENSOR_4, FirmwareVersion(1, 0, 0), 4096, 3000, 0, 1,
-                          0, NO_HASH, 0)  # fmt: skip
-            await rig.publish(birth, qos=1)
+    async with device_stack(
+        broker, store_id, tmp_path, SENSOR, adopt=("lbl-*", "shelf-*")
+    ) as stack:
+        stack.controller.shelves.clock = clock
+        api, headers = stack.api, stack.headers
+        rig = Rig(stack.controller, api, headers, stack.device, clock, stack.address)
+        birth = Birth(1, ModelId.SHELF_SENSOR_4, FirmwareVersion(1, 0, 0), 4096, 3000, 0, 1,
+                      0, NO_HASH, 0)  # fmt: skip
+        await rig.publish(birth, qos=1)
 
-            async def born() -> bool:
-                answer = await api.get(f"/api/v1/sensors/{SENSOR}/lanes", headers=headers)
-                return answer.status_code == 200
+        async def born() -> bool:
+            answer = await api.get(f"/api/v1/sensors/{SENSOR}/lanes", headers=headers)
+            return answer.status_code == 200
 
-            await _until(born)
-            weighed = item("TR-B", net_quantity={"value": str(UNIT), "unit": "g"})
-            await api.put("/api/v1/items/TR-B", json=weighed, headers=headers)
-            linked = await api.post(
-                f"/api/v1/sensors/{SENSOR}/lanes/0/link",
-                json={"sku": "TR-B", "low_stock": 1},
-                headers=headers,
-            )
-            assert linked.status_code == 200, linked.text
-            yield rig
+        await _until(born)
+        weighed = item("TR-B", net_quantity={"value": str(UNIT), "unit": "g"})
+        await api.put("/api/v1/items/TR-B", json=weighed, headers=headers)
+        linked = await api.post(
+            f"/api/v1/sensors/{SENSOR}/lanes/0/link",
+            json={"sku": "TR-B", "low_stock": 1},
+            headers=headers,
+        )
+        assert linked.status_code == 200, linked.text
+        yield rig
 
 
 async def test_sales_over_the_broker_go_low_then_out(
