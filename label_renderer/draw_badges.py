@@ -115,7 +115,8 @@ def _badge(
         font_name=element.font,
         size=element.size,
         min_size=element.min_size or element.size,
-        max_lines=3 if style == "plain" else 1,  # plain text may wrap in a tall box; a pill not
+        # plain text may wrap in a tall box; a framed badge only as far as its template allows
+        max_lines=3 if style == "plain" else getattr(element, "max_lines", 1),
         width=inner.w,
         height=inner.h,
     )

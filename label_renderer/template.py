@@ -157,9 +157,12 @@ class RatingElement(_Element):
 
 
 class StockBadgeElement(_Sized):
+    """Low, out of stock, available online, pick up in store; drawn only when the item has one."""
+
     type: Literal["stock_badge"]
     style: Literal["filled", "outline", "plain"] = "outline"
     icon: bool = True
+    max_lines: int = Field(default=1, ge=1, le=3)  # a framed badge's lines; plain text wraps to 3
 
 
 class PromoBadgeElement(_Sized):

@@ -7,12 +7,15 @@ BWY variants of a panel share one template, and layout does not depend on colour
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 from PIL import Image, ImageChops, ImageDraw
 
 from firmware_protocol.models import DeviceModel
 from label_renderer import LabelContent, LabelImage, Template, packaged_template, render_label
 from label_renderer.canvas import Box
+from label_renderer.content import StockBadge
 from label_renderer.render import holds
 from label_renderer.samples import SAMPLE_KINDS, sample_content
 from label_renderer.template import TextElement
@@ -108,3 +111,22 @@ def test_long_name_is_fitted_not_dropped(m: DeviceModel, template_name: str, loc
                 region = element.id or f"text-{index}"
                 assert region in image.regions, f"page {number}: {region} was not drawn"
     assert shown, f"{template_name} never shows the item's name"
+
+
+@pytest.mark.parametrize(("m", "template_name", "locale"), CASES, ids=IDS)
+def test_stock_shows_on_the_first_page(m: DeviceModel, template_name: str, locale: str) -> None:
+    """A shopper sees low, out, online or pick-up on the page a label shows by default, for
+    every sample kind, inside its box; with no stock state nothing takes its place."""
+    template = packaged_template(m.name, template_name)
+    problems = []
+    for kind in SAMPLE_KINDS:
+        for badge in StockBadge:
+            content = replace(sample_content(locale, kind), stock=badge)
+            image = render_label(content, template, m, 1)
+            if "stock" not in image.regions:
+                problems.append(f"{kind} {badge}: no stock badge on page 1")
+            problems += _check_page(content, template, m, 1)
+        plain = replace(sample_content(locale, kind), stock=None)
+        if "stock" in render_label(plain, template, m, 1).regions:
+            problems.append(f"{kind}: a stock region drawn with no stock state")
+    assert not problems, "\n".join(problems)

@@ -134,6 +134,7 @@ EXCLUSIVE = [
     {"prior_price", "no_prior_price"},
     {"reduced", "not_reduced"},
     {"image", "no_image"},
+    {"stock", "no_stock"},
     {"normal", "promotion"},
     {"normal", "clearance"},
     {"promotion", "clearance"},
