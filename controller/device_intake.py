@@ -20,6 +20,12 @@ births that arrived ahead of them.
 
 A batch is not one transaction: what devices send is sent again (retained documents, QoS 1
 retries), so a crash between two units loses nothing that does not come back.
+
+The urgent lane (`on_urgent`, controller/device_link/process.py) brings fitting rooms' requests
+and devices' telemetry apart from the bulk of the traffic. It handles a message only when its
+device is registered behind the gateway it came through, which the bulk lane cannot change
+meanwhile but by a Birth, and a Birth only moves a device that came through its new gateway.
+Anything else (a new device, a moved one) is handed back to the bulk lane, behind its Birth.
 """
 
 from __future__ import annotations
@@ -49,9 +55,12 @@ from firmware_protocol.messages import (
     Telemetry,
     XferRequest,
 )
-from firmware_protocol.topics import DELIVERY, DeviceAddress, Direction, parse_topic
+from firmware_protocol.topics import DELIVERY, Channel, DeviceAddress, Direction, parse_topic
 
 log = logging.getLogger(__name__)
+
+# The channels of the urgent lane (`on_urgent`): a shopper's question, a shelf's reading.
+URGENT_CHANNELS = frozenset({Channel.REQUEST.value, Channel.TELEMETRY.value})
 
 
 @dataclass(slots=True)
@@ -97,20 +106,53 @@ class DeviceIntake:
         await self._flush_reports(pending)
         await self._flush_facts(pending)
 
-    async def _walk(self, incoming: Incoming, pending: _Pending) -> None:
-        if not incoming.payload:
-            return  # a deleted retained document (PROTOCOL.md §2.5)
+    async def on_urgent(self, batch: list[Incoming]) -> list[Incoming]:
+        """Requests and telemetry of registered devices, from their own gateway: answered,
+        fed to the shelves and recorded (one unit of work) at once. Returns the rest in
+        arrival order, for the bulk lane (`on_messages`)."""
+        mine: list[tuple[int, DeviceAddress, Message]] = []
+        later: list[int] = []  # indexes in the batch
+        for index, incoming in enumerate(batch):
+            found = _parse(incoming)
+            if found is None:
+                continue
+            if isinstance(found[1], Request | Telemetry):
+                mine.append((index, *found))
+            else:
+                later.append(index)  # not this lane's: handled in order with the rest
         try:
-            parsed = parse_topic(incoming.topic)
-            msg = decode(incoming.payload)
-        except ProtocolError as exc:
-            log.warning("dropped a frame on %s: %s", incoming.topic, exc)
+            homes = await self.fleet.trust.homes([address.device for _, address, _ in mine])
+        except Exception:  # the bulk lane handles them, one by one
+            log.exception("failed to look up %d devices", len(mine))
+            homes = {}
+        facts: list[tuple[DeviceAddress, DeviceFact, Message]] = []
+        for index, address, msg in mine:
+            if homes.get(address.device) != address.gateway:
+                later.append(index)  # unknown, or moving: after its Birth, in the bulk lane
+            elif isinstance(msg, Request):
+                if self.rooms is not None:
+                    self._spawn_answer(address, msg)
+                facts.append((address, Seen(address.device), msg))
+            elif isinstance(msg, Telemetry):
+                if msg.lane_grams and self.shelves is not None:
+                    self.shelves.on_telemetry(address.device, msg.lane_grams, msg.seq)
+                facts.append((address, measured(address, msg), msg))
+        if self.shelves is not None:
+            try:
+                await self.shelves.flush()
+            except Exception:
+                log.exception("failed to record shelf events")
+        try:
+            await self.fleet.record(facts)
+        except Exception:
+            log.exception("failed to record %d device messages", len(facts))
+        return [batch[index] for index in sorted(later)]
+
+    async def _walk(self, incoming: Incoming, pending: _Pending) -> None:
+        found = _parse(incoming)
+        if found is None:
             return
-        delivery = DELIVERY[msg.OPCODE]
-        if parsed.direction is not Direction.UP or delivery.channel is not parsed.channel:
-            log.warning("dropped %s on channel %s", type(msg).__name__, parsed.channel)
-            return
-        address = parsed.address
+        address, msg = found
         device = address.device
         if pending.born & {device, address.gateway} or (
             isinstance(msg, Reported) and device in pending.fact_devices
@@ -159,6 +201,9 @@ class DeviceIntake:
         if address.device in pending.born or address.gateway in pending.born:
             pending.requests.append((address, request))
             return
+        self._spawn_answer(address, request)
+
+    def _spawn_answer(self, address: DeviceAddress, request: Request) -> None:
         task = asyncio.create_task(self._answer(address, request))
         self._answering.add(task)
         task.add_done_callback(self._answering.discard)
@@ -201,3 +246,20 @@ class DeviceIntake:
                 self.on_settled()
         except Exception:
             log.exception("failed to record %d reports", len(reports))
+
+
+def _parse(incoming: Incoming) -> tuple[DeviceAddress, Message] | None:
+    """The device's address and its message; None (logged) for what no device may send."""
+    if not incoming.payload:
+        return None  # a deleted retained document (PROTOCOL.md §2.5)
+    try:
+        parsed = parse_topic(incoming.topic)
+        msg = decode(incoming.payload)
+    except ProtocolError as exc:
+        log.warning("dropped a frame on %s: %s", incoming.topic, exc)
+        return None
+    delivery = DELIVERY[msg.OPCODE]
+    if parsed.direction is not Direction.UP or delivery.channel is not parsed.channel:
+        log.warning("dropped %s on channel %s", type(msg).__name__, parsed.channel)
+        return None
+    return parsed.address, msg

@@ -21,8 +21,8 @@ from broker_access.credentials import catalog_user, client_password, controller_
 from controller.catalog.feed import Delete, Upsert
 from controller.catalog.labels import StoreContext
 from controller.convergence_log import ConvergenceLog
-from controller.device_intake import DeviceIntake
-from controller.device_link.process import DeviceLinkProcess
+from controller.device_intake import URGENT_CHANNELS, DeviceIntake
+from controller.device_link.process import DeviceLinkProcess, Urgent
 from controller.fitting_rooms import FittingRooms
 from controller.fleet import Fleet
 from controller.link import Incoming, MqttSession, SessionConfig
@@ -87,7 +87,10 @@ class Controller:
         self.devices_link: MqttSession | DeviceLinkProcess
         if settings.device_link_process:
             self.devices_link = DeviceLinkProcess(
-                devices_config, devices_topics, self._on_device_messages
+                devices_config,
+                devices_topics,
+                self._on_device_messages,
+                urgent=Urgent(URGENT_CHANNELS, self._on_urgent_device_messages),
             )
         else:
             self.devices_link = MqttSession(
@@ -294,3 +297,7 @@ class Controller:
     async def _on_device_messages(self, batch: list[Incoming]) -> None:
         """A batch in a few units of work, reports first (controller/device_intake.py)."""
         await self.device_intake.on_messages(batch)
+
+    async def _on_urgent_device_messages(self, batch: list[Incoming]) -> list[Incoming]:
+        """Rooms' requests and telemetry, beside the bulk; returns what goes to the bulk."""
+        return await self.device_intake.on_urgent(batch)

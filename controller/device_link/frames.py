@@ -4,14 +4,17 @@ Pickle, because both ends are this program and the channel is a socket pair that
 holds (never a network socket). Messages travel as tuples, the cheapest thing to pickle.
 
 controller -> link:
-- ("start", SessionConfig, subscriptions, log level): once, first;
+- ("start", SessionConfig, subscriptions, urgent channels, log level): once, first;
 - ("publish", request id, [(topic, payload, qos, retain), ...]): publish in order, answer when
   the broker has acknowledged them all;
-- ("more",): the last batch of messages was handled, send the next one.
+- ("more", lane): the lane's last batch of messages was handled, send its next one;
+- ("requeue", [(topic, payload, qos, retain), ...]): urgent messages the controller could not
+  handle yet (a device it does not know): into the bulk lane, behind what arrived before them.
 
 link -> controller:
 - ("up", connection number) / ("down",): the session's connection came up or ended;
-- ("messages", [(topic, payload, qos, retain), ...]): what arrived, one batch at a time;
+- ("messages", lane, [(topic, payload, qos, retain), ...]): what arrived on the lane's channels,
+  one batch at a time per lane ("bulk" or "urgent");
 - ("published", request id);
 - ("log", logger name, level, text): the link's log records, logged by the controller.
 """
@@ -27,6 +30,8 @@ _LENGTH = struct.Struct(">I")
 MAX_FRAME = 256 * 2**20  # a batch of 500 messages of at most 256 KB each fits; more is a bug
 
 Wire = tuple[str, bytes, int, bool]  # topic, payload, qos, retain
+BULK = "bulk"  # the lanes of incoming messages (controller/device_link/worker.py)
+URGENT = "urgent"
 
 
 class FrameWriter:

@@ -5,9 +5,14 @@ where FD is its end of a socket pair; the first frame brings the session's setti
 password included: they never appear on a command line). It runs the same `MqttSession` the
 controller would run, and:
 
-- forwards what arrives, one batch at a time: the next batch (everything that arrived
-  meanwhile, as in the controller) goes once the controller says it handled the last one, so
-  a busy controller slows the link down instead of filling a buffer;
+- forwards what arrives in two lanes, each one batch at a time: the next batch of a lane
+  (what arrived meanwhile, up to MAX_BATCH) goes once the controller says it handled the lane's
+  last one. The urgent lane carries the channels the start frame names (fitting rooms' requests
+  and telemetry, whose shelf readings become staff alerts): a shopper's question does not wait
+  behind a reprice's thousands of reports in the bulk lane. What the controller hands back
+  ("requeue": a device it does not know yet) joins the bulk lane behind what arrived before it,
+  its Birth included. A lane holds at most MAX_BUFFERED messages; past that the session stops
+  reading, so a busy controller slows the link down instead of filling a buffer;
 - publishes what the controller asks, in the order asked, and answers each request once the
   broker acknowledged all of its messages (the session retries on a new connection, as always);
 - tells the controller when its connection comes up and goes down;
@@ -30,7 +35,7 @@ import sys
 import threading
 
 from controller.bulk_publish import Outbound
-from controller.device_link.frames import FrameWriter, Wire, read_frame
+from controller.device_link.frames import BULK, URGENT, FrameWriter, Wire, read_frame
 from controller.link import Incoming, MqttSession, SessionConfig
 
 log = logging.getLogger(__name__)
@@ -61,6 +66,48 @@ class _ToController(logging.Handler):
             self._frames.write(frame)
 
 
+MAX_BATCH = 500  # messages in one frame, as the in-process session's batches (controller/link.py)
+MAX_BUFFERED = 20 * MAX_BATCH  # a lane's messages waiting for the controller
+
+
+class _Lane:
+    """Messages waiting for the controller, sent one batch at a time."""
+
+    def __init__(self, name: str, frames: FrameWriter) -> None:
+        self.name = name
+        self._frames = frames
+        self._waiting: list[Wire] = []
+        self._free = asyncio.Event()  # the controller handled this lane's last batch
+        self._free.set()
+        self._filled = asyncio.Event()  # something is waiting
+        self._room = asyncio.Event()  # fewer than MAX_BUFFERED are waiting
+        self._room.set()
+
+    def add(self, messages: list[Wire]) -> None:
+        self._waiting += messages
+        self._filled.set()
+        if len(self._waiting) >= MAX_BUFFERED:
+            self._room.clear()
+
+    def handled(self) -> None:
+        self._free.set()
+
+    async def room(self) -> None:
+        await self._room.wait()
+
+    async def run(self) -> None:
+        while True:
+            await self._filled.wait()
+            await self._free.wait()
+            batch, self._waiting = self._waiting[:MAX_BATCH], self._waiting[MAX_BATCH:]
+            if not self._waiting:
+                self._filled.clear()
+            if len(self._waiting) < MAX_BUFFERED:
+                self._room.set()
+            self._free.clear()
+            self._frames.write(("messages", self.name, batch))
+
+
 class Link:
     def __init__(
         self,
@@ -68,10 +115,12 @@ class Link:
         frames: FrameWriter,
         config: SessionConfig,
         subscriptions: dict[str, int],
+        urgent_channels: frozenset[str] = frozenset(),
     ) -> None:
         self._reader = reader
         self._frames = frames
-        self._handled = asyncio.Event()
+        self._urgent_channels = urgent_channels  # the last level of a topic (PROTOCOL.md §2)
+        self._lanes = {name: _Lane(name, frames) for name in (BULK, URGENT)}
         self._publishing: set[asyncio.Task[None]] = set()
         self.session = MqttSession(
             config, subscriptions, self._forward, on_connection=self._connection
@@ -81,6 +130,10 @@ class Link:
         """Until the controller closes its end."""
         session = asyncio.create_task(self.session.run(), name="device-session")
         serving = asyncio.create_task(self._serve(), name="controller-frames")
+        lanes = [
+            asyncio.create_task(lane.run(), name=f"lane-{lane.name}")
+            for lane in self._lanes.values()
+        ]
         try:
             await asyncio.wait({session, serving}, return_when=asyncio.FIRST_COMPLETED)
             if session.done() and not session.cancelled() and session.exception() is not None:
@@ -88,7 +141,7 @@ class Link:
                 # starts another link process.
                 log.error("the device session failed", exc_info=session.exception())
         finally:
-            for task in (session, serving, *self._publishing):
+            for task in (session, serving, *lanes, *self._publishing):
                 task.cancel()
 
     async def _serve(self) -> None:
@@ -102,8 +155,10 @@ class Link:
                     task = asyncio.create_task(self._publish(request, wire))
                     self._publishing.add(task)
                     task.add_done_callback(self._publishing.discard)
-                case ("more",):
-                    self._handled.set()
+                case ("more", str(lane)) if lane in self._lanes:
+                    self._lanes[lane].handled()
+                case ("requeue", list(wire)):
+                    self._lanes[BULK].add(wire)
                 case _:
                     log.error("unknown frame from the controller: %r", frame[0])
 
@@ -114,10 +169,17 @@ class Link:
         self._frames.write(("published", request))
 
     async def _forward(self, batch: list[Incoming]) -> None:
-        self._handled.clear()
-        self._frames.write(("messages", [(m.topic, m.payload, m.qos, m.retain) for m in batch]))
-        await self._frames.drain()
-        await self._handled.wait()
+        bulk: list[Wire] = []
+        urgent: list[Wire] = []
+        channels = self._urgent_channels
+        for m in batch:
+            to = urgent if channels and m.topic.rpartition("/")[2] in channels else bulk
+            to.append((m.topic, m.payload, m.qos, m.retain))
+        for name, messages in ((URGENT, urgent), (BULK, bulk)):
+            if messages:
+                self._lanes[name].add(messages)
+        for lane in self._lanes.values():
+            await lane.room()  # the session reads on once the controller has caught up
 
     def _connection(self, up: bool) -> None:
         self._frames.write(("up", self.session.connections) if up else ("down",))
@@ -130,13 +192,13 @@ async def serve(fd: int) -> None:
         start = await read_frame(reader)
     except (asyncio.IncompleteReadError, ConnectionError):
         return
-    _, config, subscriptions, level = start
+    _, config, subscriptions, urgent_channels, level = start
     root = logging.getLogger()
     root.setLevel(level)
     frames = FrameWriter(writer)
     root.addHandler(_ToController(frames, asyncio.get_running_loop()))
     try:
-        await Link(reader, frames, config, subscriptions).run()
+        await Link(reader, frames, config, subscriptions, frozenset(urgent_channels)).run()
     finally:
         frames.flush()
         writer.close()

@@ -87,3 +87,31 @@ async def test_a_labels_reports_and_births_in_a_batch_keep_their_order(tmp_path)
         found = await device(controller.conn, label)
         assert found is not None
         assert found.session == 3
+
+
+async def test_the_urgent_lane_handles_registered_devices_and_hands_back_the_rest(tmp_path):
+    """Telemetry of a device registered behind its gateway is recorded at once; a device not
+    registered yet, one speaking through another gateway (moving: its Birth is in the bulk
+    lane) and any other channel go back for the bulk lane, in order, unrecorded."""
+    async with _controller(tmp_path) as controller:
+        intake = controller.device_intake
+        await intake.on_messages(
+            [
+                _message("ap-01", "ap-01", _birth(1, ModelId.ACCESS_POINT)),
+                _message("ap-01", "lbl-00001", _birth(1, ModelId.EPD290_BWR)),
+            ]
+        )
+        known = _message("ap-01", "lbl-00001", Telemetry(1, 2400, -70, 0))
+        moving = _message("ap-02", "lbl-00001", Telemetry(2, 2300, -70, 0))
+        new = _message("lbl-00009", "lbl-00009", Telemetry(1, 2200, -70, 0))
+        birth = _message("lbl-00009", "lbl-00009", _birth(1, ModelId.EPD290_BWR))
+        later = await intake.on_urgent([new, known, moving, birth])
+        assert later == [new, moving, birth]  # in arrival order
+        label = await device(controller.conn, "lbl-00001")
+        assert label is not None
+        assert label.battery_mv == 2400  # not the moving one's 2300
+        assert await device(controller.conn, "lbl-00009") is None
+        await intake.on_messages([birth, new])  # the bulk lane: its Birth, then its telemetry
+        newcomer = await device(controller.conn, "lbl-00009")
+        assert newcomer is not None
+        assert newcomer.battery_mv == 2200

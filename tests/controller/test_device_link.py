@@ -18,13 +18,14 @@ import pytest
 
 from broker_access.credentials import controller_user
 from controller.bulk_publish import Outbound
-from controller.device_link.process import WORKER, DeviceLinkProcess
+from controller.device_link.process import WORKER, DeviceLinkProcess, Urgent
 from controller.link import Handler, Incoming, SessionConfig
 from controller.local_broker import LocalBroker
 from tests.support.running import running
 
 STORE = "s1"
 DOWN = f"os1/{STORE}/down/lbl-1/lbl-1/cmd"
+RESPONSE = f"os1/{STORE}/down/fr-1/fr-1/response"  # the urgent channel of the lane tests
 
 
 @pytest.fixture
@@ -34,12 +35,18 @@ def own_broker(tmp_path: Path) -> Iterator[LocalBroker]:
         yield running
 
 
-def _link(broker: LocalBroker, handler: Handler, *, timeout_s: float = 10.0) -> DeviceLinkProcess:
+def _link(
+    broker: LocalBroker,
+    handler: Handler,
+    *,
+    timeout_s: float = 10.0,
+    urgent: Urgent | None = None,
+) -> DeviceLinkProcess:
     user = controller_user(STORE)
     config = SessionConfig(
         broker.address(), user, user, broker.password(user), max_inflight=0, timeout_s=timeout_s
     )
-    return DeviceLinkProcess(config, {f"os1/{STORE}/down/#": 1}, handler)
+    return DeviceLinkProcess(config, {f"os1/{STORE}/down/#": 1}, handler, urgent=urgent)
 
 
 def _messages(count: int, start: int = 0) -> list[Outbound]:
@@ -213,5 +220,62 @@ async def test_a_cancelled_link_ends_its_child(own_broker: LocalBroker) -> None:
         await asyncio.wait_for(link.connected.wait(), 10)
         child = link.pid
         assert child is not None
+    assert link.pid is None
+    assert _gone(child)
+
+
+async def test_the_urgent_lane_is_not_held_behind_a_busy_bulk_handler(
+    own_broker: LocalBroker,
+) -> None:
+    """While the bulk handler works on a batch, messages of the urgent channels reach their own
+    handler; what it hands back joins the bulk lane behind what arrived before it."""
+    bulk: list[bytes] = []
+    urgent: list[bytes] = []
+    release = asyncio.Event()
+
+    async def slow(batch: list[Incoming]) -> None:
+        bulk.extend(m.payload for m in batch)
+        await release.wait()
+
+    async def quick(batch: list[Incoming]) -> list[Incoming]:
+        urgent.extend(m.payload for m in batch)
+        return [m for m in batch if m.payload.startswith(b"later")]
+
+    link = _link(own_broker, slow, urgent=Urgent(frozenset({"response"}), quick))
+    async with running(link.run()):
+        await asyncio.wait_for(link.connected.wait(), 10)
+        await link.publish_all(_messages(1))
+        await _wait_for(lambda: bulk == [b"m0"])
+        await link.publish_all(_messages(1, start=1))  # waits behind the busy handler
+        await link.publish_all([Outbound(RESPONSE, b"now", 1, False)])
+        await link.publish_all([Outbound(RESPONSE, b"later", 1, False)])
+        await _wait_for(lambda: urgent == [b"now", b"later"])
+        assert bulk == [b"m0"]  # still busy
+        release.set()
+        await _wait_for(lambda: len(bulk) == 3)
+    assert bulk == [b"m0", b"m1", b"later"]
+    assert urgent == [b"now", b"later"]
+
+
+async def test_an_urgent_handler_error_stops_the_link_with_that_error(
+    own_broker: LocalBroker,
+) -> None:
+    async def bulk(_batch: list[Incoming]) -> None:
+        return None
+
+    async def failing(_batch: list[Incoming]) -> list[Incoming]:
+        raise RuntimeError("a bug in the urgent handler")
+
+    link = _link(own_broker, bulk, urgent=Urgent(frozenset({"response"}), failing))
+    run = asyncio.create_task(link.run())
+    try:
+        await asyncio.wait_for(link.connected.wait(), 10)
+        child = link.pid
+        assert child is not None
+        await link.publish_all([Outbound(RESPONSE, b"x", 1, False)])
+        with pytest.raises(RuntimeError, match="a bug in the urgent handler"):
+            await asyncio.wait_for(run, 10)
+    finally:
+        run.cancel()
     assert link.pid is None
     assert _gone(child)
