@@ -132,9 +132,11 @@ async def prepare_devices(
     probes: int,
     skus: list[str],
     at: datetime,
-) -> list[str]:
-    """Register and adopt the devices, link every sensor lane to an item; their ids."""
+) -> tuple[list[str], set[str]]:
+    """Register and adopt the devices, link every sensor lane to an item; their ids, and the
+    items on a sensor's lane (whose labels then show the shelf's stock too)."""
     ids: list[str] = []
+    shelved: set[str] = set()
     n = 0
     for device_id in [sensor_id(i) for i in range(1, sensors + 1)] + [
         probe_id(i) for i in range(1, probes + 1)
@@ -146,13 +148,14 @@ async def prepare_devices(
                 device_id, lane, skus[n % len(skus)], UNIT_G, LOW_STOCK, None, at, "install"
             )
             await link_lane(conn, link)
+            shelved.add(link.sku)
             n += 1
         ids.append(device_id)
     for device_id in (room_id(i) for i in range(1, rooms + 1)):
         facts = BirthFacts(device_id, int(ModelId.FITTING_ROOM_DISPLAY), 0, "1.0.0", 0, 0, 1, 0)
         await record_birth(conn, device_id, facts, at, adopt=True)
         ids.append(device_id)
-    return ids
+    return ids, shelved
 
 
 # ---- the background load -----------------------------------------------------------------------

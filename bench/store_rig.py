@@ -167,6 +167,7 @@ class StoreRig:
         self.watch = ReportWatch()
         self.label_ids: list[str] = []
         self.labels_of: dict[str, list[str]] = {}  # sku -> labels
+        self.shelved: set[str] = set()  # items on a shelf sensor's lane (the devices scenario)
         self.items: dict[str, dict[str, Any]] = {}  # sku -> the body HQ last sent
         self.model_of: dict[str, str] = {}  # label -> model name
         self.context = StoreContext(self.store, "tr-TR", base_url="https://shop.example")
@@ -223,7 +224,7 @@ class StoreRig:
             if self.shape.devices:
                 clothing = clothing_catalog()
                 await apply_changes(conn, [Upsert(i) for i in clothing], actor="install", at=now)
-                devices = await prepare_devices(
+                devices, self.shelved = await prepare_devices(
                     conn,
                     sensors=self.shape.sensors,
                     rooms=self.shape.rooms,
@@ -411,9 +412,14 @@ class StoreRig:
         return body
 
     def plain_items(self) -> list[str]:
-        """Items without a promotion: a price change's image depends on the item alone (a
-        promotion's prior price also depends on the store's price history)."""
-        return [sku for sku, body in self.items.items() if not body.get("promotion")]
+        """Items without a promotion and on no shelf sensor's lane: a price change's image
+        depends on the item alone (a promotion's prior price also depends on the store's price
+        history, a shelved item's stock badge on what the sensor counts)."""
+        return [
+            sku
+            for sku, body in self.items.items()
+            if not body.get("promotion") and sku not in self.shelved
+        ]
 
     def next_price(self, sku: str, factor: Decimal = Decimal("1.03")) -> dict[str, Any]:
         """The item's next version at a new price (HQ's copy is updated)."""
