@@ -61,6 +61,7 @@ log = logging.getLogger(__name__)
 
 # The channels of the urgent lane (`on_urgent`): a shopper's question, a shelf's reading.
 URGENT_CHANNELS = frozenset({Channel.REQUEST.value, Channel.TELEMETRY.value})
+URGENT_FACTS_EVERY_S = 1.0
 
 
 @dataclass(slots=True)
@@ -90,6 +91,11 @@ class DeviceIntake:
         self.shelves = shelves  # shelf sensors' lane_grams (controller/shelf_service.py)
         self.rooms = rooms  # fitting rooms' requests (controller/fitting_rooms.py)
         self._answering: set[asyncio.Task[None]] = set()  # requests being answered
+        # The urgent lane's facts (a device's latest reading, that it was seen), recorded
+        # together at most every URGENT_FACTS_EVERY_S: 500 sensors a second would otherwise
+        # be a unit of work per urgent batch, each taking the database from the reprice's.
+        self._urgent_facts: dict[tuple[str, type], tuple[DeviceAddress, DeviceFact, Message]] = {}
+        self._recording: asyncio.Task[None] | None = None
 
     async def on_messages(self, batch: list[Incoming]) -> None:
         pending = _Pending()
@@ -107,9 +113,9 @@ class DeviceIntake:
         await self._flush_facts(pending)
 
     async def on_urgent(self, batch: list[Incoming]) -> list[Incoming]:
-        """Requests and telemetry of registered devices, from their own gateway: answered,
-        fed to the shelves and recorded (one unit of work) at once. Returns the rest in
-        arrival order, for the bulk lane (`on_messages`)."""
+        """Requests and telemetry of registered devices, from their own gateway: answered and
+        fed to the shelves at once, their facts recorded within URGENT_FACTS_EVERY_S. Returns
+        the rest in arrival order, for the bulk lane (`on_messages`)."""
         mine: list[tuple[int, DeviceAddress, Message]] = []
         later: list[int] = []  # indexes in the batch
         for index, incoming in enumerate(batch):
@@ -125,28 +131,43 @@ class DeviceIntake:
         except Exception:  # the bulk lane handles them, one by one
             log.exception("failed to look up %d devices", len(mine))
             homes = {}
-        facts: list[tuple[DeviceAddress, DeviceFact, Message]] = []
         for index, address, msg in mine:
+            fact: DeviceFact
             if homes.get(address.device) != address.gateway:
                 later.append(index)  # unknown, or moving: after its Birth, in the bulk lane
-            elif isinstance(msg, Request):
+                continue
+            if isinstance(msg, Request):
                 if self.rooms is not None:
                     self._spawn_answer(address, msg)
-                facts.append((address, Seen(address.device), msg))
-            elif isinstance(msg, Telemetry):
+                fact = Seen(address.device)
+            else:
+                assert isinstance(msg, Telemetry)
                 if msg.lane_grams and self.shelves is not None:
                     self.shelves.on_telemetry(address.device, msg.lane_grams, msg.seq)
-                facts.append((address, measured(address, msg), msg))
+                fact = measured(address, msg)
+            self._urgent_facts[address.device, type(fact)] = (address, fact, msg)  # the latest
         if self.shelves is not None:
             try:
                 await self.shelves.flush()
             except Exception:
                 log.exception("failed to record shelf events")
-        try:
-            await self.fleet.record(facts)
-        except Exception:
-            log.exception("failed to record %d device messages", len(facts))
+        if self._urgent_facts and self._recording is None:
+            self._recording = asyncio.create_task(self._record_urgent_facts())
         return [batch[index] for index in sorted(later)]
+
+    async def _record_urgent_facts(self) -> None:
+        """The urgent lane's facts of the last URGENT_FACTS_EVERY_S, in one unit of work. A
+        controller stopped meanwhile loses them: readings and sightings that the devices send
+        again (telemetry is QoS 0 and periodic)."""
+        try:
+            await asyncio.sleep(URGENT_FACTS_EVERY_S)
+            facts, self._urgent_facts = list(self._urgent_facts.values()), {}
+            try:
+                await self.fleet.record(facts)
+            except Exception:
+                log.exception("failed to record %d device messages", len(facts))
+        finally:
+            self._recording = None
 
     async def _walk(self, incoming: Incoming, pending: _Pending) -> None:
         found = _parse(incoming)

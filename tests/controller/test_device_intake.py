@@ -107,6 +107,8 @@ async def test_the_urgent_lane_handles_registered_devices_and_hands_back_the_res
         birth = _message("lbl-00009", "lbl-00009", _birth(1, ModelId.EPD290_BWR))
         later = await intake.on_urgent([new, known, moving, birth])
         assert later == [new, moving, birth]  # in arrival order
+        assert intake._recording is not None
+        await intake._recording  # the lane's facts, recorded together within a second
         label = await device(controller.conn, "lbl-00001")
         assert label is not None
         assert label.battery_mv == 2400  # not the moving one's 2300
