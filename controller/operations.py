@@ -15,7 +15,7 @@ many labels a relabel would take (the console's confirm step).
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -47,6 +47,18 @@ def location_parts(location: str) -> tuple[str, ...]:
     """A location's parts ("Reyon 3 / Raf 2" -> ("reyon 3", "raf 2")): case and spacing do not
     matter, empty parts are dropped."""
     return tuple(" ".join(part.split()).casefold() for part in location.split("/") if part.strip())
+
+
+def aisle_of(locations: Iterable[str]) -> str | None:
+    """The aisle of these locations, as first typed ("Reyon 3" of "Reyon 3 / Raf 2" and
+    "reyon 3/raf 5"), when they are all in one; None for several aisles or none."""
+    aisles: dict[str, str] = {}
+    for location in locations:
+        parts = location_parts(location)
+        if parts:
+            typed = next(part for part in location.split("/") if part.strip())
+            aisles.setdefault(parts[0], " ".join(typed.split()))
+    return next(iter(aisles.values())) if len(aisles) == 1 else None
 
 
 def at_location(stored: str | None, wanted: tuple[str, ...]) -> bool:

@@ -7,27 +7,33 @@ a short "item not found" page in the store's language). The reviews link comes f
 configured pattern and must pass `checked_redirect` (HTTPS, an allowlisted host): the page then
 leaves it out, the redirect answers 404, never a redirect elsewhere: the controller is not an
 open redirect. The scan is recorded once the item is known, even if the redirect is then
-refused: the shopper's interest in the item is a fact either way. A scan is a row with the item
-and the hour, nothing about the shopper (state/scans_repo.py). Scans are rate limited per
-address and for the store (429, controller/api/gate.py).
+refused: the shopper's interest in the item is a fact either way. A scan is a row with the item,
+the hour and the aisle of its labels when they hang in one, nothing about the shopper
+(state/scans_repo.py). Scans are rate limited per address and for the store (429,
+controller/api/gate.py).
+
+`?from=SKU` is the shoppers' page's own link to another size or colour: recorded as a look from
+that item, not as a scan. A `from` naming no other item of the store is ignored (a scan).
 """
 
 from __future__ import annotations
 
 import logging
+from typing import Annotated
 
-from fastapi import APIRouter, HTTPException, status
+from fastapi import APIRouter, HTTPException, Query, status
 from fastapi.responses import HTMLResponse, RedirectResponse
 from starlette.responses import Response
 
 from controller.api.deps import ControllerDep
 from controller.api.errors import ERROR_RESPONSES
+from controller.operations import aisle_of
 from controller.pipeline.render_stage import CONTENT_POISON
 from controller.runtime import Controller
 from controller.scans import RedirectRefused, checked_redirect, reviews_url
 from controller.settings import Settings
 from controller.shoppers.html import HEADERS, not_found_html, product_html
-from controller.shoppers.page import page_of, read_facts
+from controller.shoppers.page import label_locations, page_of, read_facts
 from controller.state.catalog_repo import get_item
 from controller.state.scans_repo import record_scan
 
@@ -56,10 +62,33 @@ ERROR_JSON = {"schema": {"$ref": "#/components/schemas/ErrorAnswer"}}
         },
     },
 )
-async def scan(store: str, sku: str, controller: ControllerDep) -> Response:
+async def scan(
+    store: str,
+    sku: str,
+    controller: ControllerDep,
+    from_sku: Annotated[
+        str | None,
+        Query(
+            alias="from",
+            min_length=1,
+            max_length=64,
+            description="the item whose shoppers' page linked here (a look, not a scan)",
+        ),
+    ] = None,
+) -> Response:
     if not controller.settings.shopper_page:
-        return await _redirect(controller, store, sku)
-    return await _page(controller, store, sku)
+        return await _redirect(controller, store, sku, from_sku)
+    return await _page(controller, store, sku, from_sku)
+
+
+async def _record(
+    controller: Controller, sku: str, locations: tuple[str, ...], from_sku: str | None
+) -> None:
+    now = controller.clock()
+    if from_sku is not None and from_sku != sku and await get_item(controller.conn, from_sku):
+        await record_scan(controller.conn, sku, now, from_sku=from_sku)
+    else:
+        await record_scan(controller.conn, sku, now, aisle=aisle_of(locations))
 
 
 def _reviews_link(settings: Settings, store: str, sku: str) -> str:
@@ -68,13 +97,13 @@ def _reviews_link(settings: Settings, store: str, sku: str) -> str:
     )
 
 
-async def _page(controller: Controller, store: str, sku: str) -> Response:
+async def _page(controller: Controller, store: str, sku: str, from_sku: str | None) -> Response:
     settings = controller.settings
     now = controller.clock()
     facts = await read_facts(controller.conn, sku, now) if store == settings.store_id else None
     if facts is None:
         return _html(not_found_html(settings.locale), status.HTTP_404_NOT_FOUND)
-    await record_scan(controller.conn, sku, now)
+    await _record(controller, sku, facts.locations, from_sku)
     try:
         link: str | None = _reviews_link(settings, store, sku)
     except RedirectRefused as exc:
@@ -93,12 +122,14 @@ def _html(body: str, status_code: int) -> HTMLResponse:
     return HTMLResponse(body, status_code=status_code, headers=HEADERS)
 
 
-async def _redirect(controller: Controller, store: str, sku: str) -> RedirectResponse:
+async def _redirect(
+    controller: Controller, store: str, sku: str, from_sku: str | None
+) -> RedirectResponse:
     """The scan as before the page: recorded, then a 302 to the reviews (or 404)."""
     settings = controller.settings
     if store != settings.store_id or await get_item(controller.conn, sku) is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, detail="no such item in this store")
-    await record_scan(controller.conn, sku, controller.clock())
+    await _record(controller, sku, await label_locations(controller.conn, sku), from_sku)
     try:
         target = _reviews_link(settings, store, sku)
     except RedirectRefused as exc:

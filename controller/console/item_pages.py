@@ -25,7 +25,13 @@ from controller.console.templating import render
 from controller.console.wall import wall_labels
 from controller.state.catalog_repo import applied_prices, current_items, get_item
 from controller.state.devices_repo import bindings_for_item
-from controller.state.scans_repo import most_scanned, scans_of_item
+from controller.state.scans_repo import (
+    AisleCount,
+    most_scanned,
+    next_looks,
+    scans_by_aisle,
+    scans_of_item,
+)
 
 router = APIRouter()
 SEARCH_LIMIT = 100
@@ -46,10 +52,23 @@ async def search(
         exact = await resolve_item(controller.conn, query)
         found = [exact] if exact is not None else []
     popular: list[tuple[CatalogItem, int]] = []
+    aisles: list[AisleCount] = []
+    looks: list[tuple[CatalogItem, CatalogItem, int]] = []
     if not query:
-        counts = await most_scanned(controller.conn, controller.clock() - SCANS_OVER, MOST_SCANNED)
-        known = await current_items(controller.conn, [c.sku for c in counts])
+        since = controller.clock() - SCANS_OVER
+        counts = await most_scanned(controller.conn, since, MOST_SCANNED)
+        aisles = await scans_by_aisle(controller.conn, since)
+        pairs = await next_looks(controller.conn, since, limit=MOST_SCANNED)
+        known = await current_items(
+            controller.conn,
+            [c.sku for c in counts] + [sku for p in pairs for sku in (p.from_sku, p.sku)],
+        )
         popular = [(known[c.sku], c.scans) for c in counts if c.sku in known]
+        looks = [
+            (known[p.from_sku], known[p.sku], p.looks)
+            for p in pairs
+            if p.from_sku in known and p.sku in known
+        ]
     return render(
         request,
         "items.html",
@@ -58,6 +77,8 @@ async def search(
         items=found,
         limit=SEARCH_LIMIT,
         popular=popular,
+        aisles=aisles,
+        looks=looks,
         scan_days=SCANS_OVER.days,
     )
 
@@ -93,6 +114,9 @@ async def _item_page(
     bound = [b.device_id for b in await bindings_for_item(controller.conn, item.sku)]
     labels = await wall_labels(controller.conn, bound[:500]) if bound else []
     scans = await scans_of_item(controller.conn, item.sku, now - SCANS_OVER)
+    pairs = await next_looks(controller.conn, now - SCANS_OVER, from_sku=item.sku)
+    others = await current_items(controller.conn, [p.sku for p in pairs])
+    looks = [(others[p.sku], p.looks) for p in pairs if p.sku in others]
     return render(
         request,
         "item.html",
@@ -103,6 +127,7 @@ async def _item_page(
         applied=applied,
         labels=labels,
         scans=scans,
+        looks=looks,
         scan_days=SCANS_OVER.days,
         error=error,
         done=done,

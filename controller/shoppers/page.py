@@ -20,6 +20,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
+from urllib.parse import quote
 
 import aiosqlite
 from babel.numbers import format_decimal
@@ -95,6 +96,7 @@ class VariantLine:
     availability: str  # "mağazada 3", "online", "tükendi"
     state: str  # in / online / out: how the page marks it
     current: bool  # the item whose code was scanned
+    href: str | None  # its own page, relative to this one, as a look from it (none: current)
 
 
 @dataclass(frozen=True, slots=True)
@@ -142,12 +144,16 @@ def _variants(facts: ShopperFacts, locale: str) -> tuple[VariantLine, ...]:
     lines = []
     for variant in ordered:
         where = availability(variant, facts.counted.get(variant.sku), words)
+        current = variant.sku == item.sku
+        # A sibling of this page's path (/q/{store}/{sku}): right behind a proxy's prefix too.
+        href = f"./{quote(variant.sku, safe='')}?from={quote(item.sku, safe='')}"
         lines.append(
             VariantLine(
                 variant_label(variant),
                 where,
                 states.get(where, "in"),
-                variant.sku == item.sku,
+                current,
+                None if current else href,
             )
         )
     return tuple(lines)

@@ -269,6 +269,13 @@ MIGRATIONS: tuple[str, ...] = (
     CREATE INDEX scans_by_sku ON scans(sku, at);
     CREATE INDEX scans_by_time ON scans(at);
     """,
+    # 8: where shoppers scan, and what they look at next (controller/state/scans_repo.py)
+    """
+    ALTER TABLE scans ADD COLUMN aisle TEXT;     -- the aisle of the item's labels, if all in one
+    ALTER TABLE scans ADD COLUMN from_sku TEXT;  -- NULL: a label's QR code; else the item whose
+                                                 -- shoppers' page linked to this one
+    CREATE INDEX scans_from ON scans(from_sku, at) WHERE from_sku IS NOT NULL;
+    """,
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)

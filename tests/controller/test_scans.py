@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from controller.operations import aisle_of
 from controller.scans import RedirectRefused, checked_redirect, reviews_url
 
 ALLOWED = ("reviews.example",)
@@ -41,3 +42,12 @@ def test_open_redirect_attempts_are_refused(target):
 def test_host_match_ignores_case_and_trailing_dot():
     """REVIEWS.example. is the allowlisted host."""
     assert checked_redirect("https://REVIEWS.example./p", ALLOWED)
+
+
+def test_the_aisle_of_an_items_labels() -> None:
+    """One aisle however staff typed it (the first spelling kept); several or none: None."""
+    assert aisle_of(["Reyon 3 / Raf 2", "reyon  3/raf 5", "REYON 3"]) == "Reyon 3"
+    assert aisle_of(["Reyon 3 / Raf 2", "Reyon 30 / Raf 2"]) is None
+    assert aisle_of([" / Raf 2"]) == "Raf 2"  # an empty part is no part
+    assert aisle_of([]) is None
+    assert aisle_of(["  /  "]) is None

@@ -186,6 +186,58 @@ async def test_other_sizes_and_colours_with_store_and_online_stock(api: Api) -> 
     ) in shown
     assert 'class="av av-out"' in html
     assert 'aria-current="true"' in html
+    # Each other size or colour links to its own page as a look from this one; itself does not.
+    links = re.findall(r'<a href="([^"]+)">([^<]+)</a>', html)
+    assert [(unescape(href), name) for href, name in links if href.startswith("./")] == [
+        ("./J-36L?from=J-38L", "36 Lacivert"),
+        ("./J-40L?from=J-38L", "40 Lacivert"),
+        ("./J-38S?from=J-38L", "38 Siyah"),
+    ]
+
+
+async def test_a_look_from_a_page_is_not_a_scan_and_scans_keep_their_aisle(api: Api) -> None:
+    """A scan keeps the aisle of the item's labels when they all hang in one; a visit through a
+    page's link (?from=) is a look from that item, left out of the scan counts; a `from` naming
+    no other item of the store is a scan."""
+    await put(api, "J-38L", **jacket("38", "Lacivert", 2))
+    await put(api, "J-40L", **jacket("40", "Lacivert", 1))
+    await put(api, "TR-1")
+    for device_id, sku, location in [
+        ("lbl-00001", "J-38L", "Reyon 3 / Raf 2"),
+        ("lbl-00002", "J-38L", "reyon 3/raf 5"),
+        ("lbl-00003", "TR-1", "Reyon 1 / Raf 1"),
+        ("lbl-00004", "TR-1", "Reyon 7"),
+    ]:
+        await api.add_label(device_id)
+        linked = await api.client.post(
+            f"/api/v1/labels/{device_id}/link",
+            json={"item": sku, "location": location},
+            headers=api.as_("staff"),
+        )
+        assert linked.status_code == 200, linked.text
+    store = api.controller.store
+    for path in [
+        "J-38L",
+        "J-40L?from=J-38L",
+        "J-40L?from=J-40L",  # itself: a scan
+        "J-40L?from=NOPE",  # no such item: a scan
+        "TR-1",
+    ]:
+        answer = await api.client.get(f"/q/{store}/{path}")
+        assert answer.status_code == 200, path
+    async with api.controller.conn.execute(
+        "SELECT sku, aisle, from_sku FROM scans ORDER BY id"
+    ) as cursor:
+        rows = [tuple(row) for row in await cursor.fetchall()]
+    assert rows == [
+        ("J-38L", "Reyon 3", None),
+        ("J-40L", None, "J-38L"),
+        ("J-40L", None, None),  # no label: no aisle
+        ("J-40L", None, None),
+        ("TR-1", None, None),  # labels in two aisles
+    ]
+    too_long = await api.client.get(f"/q/{store}/J-40L?from={'X' * 65}")
+    assert too_long.status_code == 422
 
 
 async def test_an_item_with_no_family_lists_no_variants(api: Api) -> None:

@@ -106,8 +106,9 @@ async def test_a_shopper_scans_a_label_on_a_phone_and_staff_sees_the_count(
     """At 390 px: the item's name, price (and prior price on a reduction), unit price, where it
     hangs, its reviews and its other sizes with stock, from one request, with its style applied
     (the CSP's hash holds), no console error and nothing wider than the screen; the same at
-    1280 px. The console's item page then counts the two scans, the items page lists the item
-    among the most scanned."""
+    1280 px. A tap on another size opens its page, a look from this item. The console's item
+    page then counts the three scans and the look, the items page lists the item among the most
+    scanned, its aisle among the scans per aisle and the look."""
     device_id, item = await _promoted_label(demo)
     await _with_variants(demo, item)
     label = await device(demo.controller.conn, device_id)
@@ -149,15 +150,32 @@ async def test_a_shopper_scans_a_label_on_a_phone_and_staff_sees_the_count(
         finally:
             await page.context.close()
 
+    # The shopper taps another size: its page, a look from this item (not a scan).
+    page, seen = await _open(browser, demo, path, 390)
+    try:
+        await page.get_by_role("link", name="L Lacivert", exact=True).click()
+        await expect(page).to_have_url(f"{demo.url}/q/{demo.store}/{item.sku}-L?from={item.sku}")
+        await expect(page.locator(".variants li.current")).to_contain_text("L Lacivert")
+        assert seen["errors"] == []
+    finally:
+        await page.context.close()
+
     staff_context = await browser.new_context(base_url=demo.url)
     try:
         staff = await log_in(staff_context, demo, "staff")
         await staff.goto(f"/items/{item.sku}")
         await expect(staff.locator("#item-scans")).to_have_text(
-            "Scanned 2 times in the last 7 days"
+            "Scanned 3 times in the last 7 days"
         )
+        await expect(staff.locator("#item-looks")).to_have_text(f"{item.name} (1)")
         await staff.goto("/items")
         listed = staff.locator(".most-scanned li")
-        await expect(listed.filter(has_text=item.sku)).to_contain_text("2 scans")
+        await expect(listed.filter(has_text=item.sku)).to_contain_text("3 scans")
+        aisle = " ".join(label.location.split("/")[0].split())
+        await expect(staff.locator(".scans-by-aisle tbody tr").first).to_contain_text(aisle)
+        looks = staff.locator(".next-looks li")
+        await expect(looks.filter(has_text=f"{item.sku} → {item.sku}-L")).to_contain_text("1 look")
+        await staff.set_viewport_size({"width": 390, "height": 844})
+        await staff.screenshot(path="/tmp/console-items-390.png", full_page=True)
     finally:
         await staff_context.close()
