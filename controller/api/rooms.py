@@ -21,6 +21,12 @@ class TriedView(BaseModel):
     tried: int
 
 
+class LeftView(BaseModel):
+    sku: str
+    tried: int
+    sold: int = Field(description="units the store stock HQ reports went down by in the period")
+
+
 class RoomStatsView(BaseModel):
     days: int
     visits: int = Field(description="visits that began in the period")
@@ -30,6 +36,9 @@ class RoomStatsView(BaseModel):
     help_requests: int
     unknown_tags: int = Field(description="garments whose tag named no catalog item")
     most_tried: list[TriedView] = Field(description="the items tried most, most first")
+    least_bought: list[LeftView] = Field(
+        description="items tried at least 3 times, the fewest units sold per try first"
+    )
 
 
 @router.get("/rooms/stats", summary="What the fitting rooms saw in the last days (viewer)")
@@ -50,4 +59,5 @@ async def stats(
         help_requests=found.help_requests,
         unknown_tags=found.unknown_tags,
         most_tried=[TriedView(sku=sku, tried=n) for sku, n in found.most_tried],
+        least_bought=[LeftView(sku=s, tried=n, sold=sold) for s, n, sold in found.least_bought],
     )

@@ -267,7 +267,10 @@ async def rooms(request: Request, controller: ControllerDep, user: User) -> Resp
     visits = await current_visits(reader, ids)
     helps = await unresolved_help(reader)
     stats = await room_stats(reader, midnight(now), top=MOST_TRIED)
-    names = await current_items(reader, [sku for sku, _ in stats.most_tried])
+    names = await current_items(
+        reader,
+        [sku for sku, _ in stats.most_tried] + [sku for sku, _, _ in stats.least_bought],
+    )
     return render(
         request,
         "rooms.html",
@@ -277,5 +280,9 @@ async def rooms(request: Request, controller: ControllerDep, user: User) -> Resp
         stats=stats,
         most_tried=[
             (sku, names[sku].name if sku in names else sku, n) for sku, n in stats.most_tried
+        ],
+        least_bought=[
+            (sku, names[sku].name if sku in names else sku, n, sold)
+            for sku, n, sold in stats.least_bought
         ],
     )

@@ -14,6 +14,11 @@ of `current_items` and named by `readable_items`, so that one bad row cannot sto
 Applied prices are intervals [valid_from, valid_to): recording a price closes the open interval
 and opens a new one only when the price really changed, so the history is exactly what the
 shelf showed, the input the Omnibus prior price needs.
+
+When an accepted version's store stock (`stock.quantity`) is lower than the stored one, the
+difference is added to `stock_sold` for the hour: the controller has no till, and HQ's store stock
+going down is how it learns what sold (transfers and shrink count too; a restock is not a
+negative sale). The fitting rooms' "tried most, bought least" reads it (state/rooms_repo.py).
 """
 
 from __future__ import annotations
@@ -30,6 +35,8 @@ from pydantic import ValidationError
 from controller.catalog.items import CatalogItem
 from controller.catalog.pricing import AppliedPrice
 from controller.state.database import in_chunks, transaction
+
+_QUANTITY = "json_extract(body, '$.stock.quantity') AS quantity"  # the store stock HQ reported
 
 log = logging.getLogger(__name__)
 
@@ -63,16 +70,19 @@ async def store_items(
     scheduler in UTC. Committed when this returns."""
     async with transaction(conn):
         stored: dict[str, tuple[int | None, bool]] = {}
+        quantity: dict[str, int | None] = {}  # the store stock each item had, for `sold`
         skus = list(dict.fromkeys(item.sku for item in items))
         for part, marks in in_chunks(skus):
             async with conn.execute(
-                f"SELECT sku, version, deleted FROM items WHERE sku IN ({marks})",  # noqa: S608
+                f"SELECT sku, version, deleted, {_QUANTITY} FROM items WHERE sku IN ({marks})",  # noqa: S608
                 part,
             ) as cursor:
                 for row in await cursor.fetchall():
                     stored[row["sku"]] = (row["version"], bool(row["deleted"]))
+                    quantity[row["sku"]] = row["quantity"] if not row["deleted"] else None
         outcomes: list[Stored] = []
         rows: dict[str, tuple[object, ...]] = {}
+        sold: dict[str, int] = {}
         for item in items:
             version, deleted = stored.get(item.sku, (None, False))
             if version is not None and item.version is not None:
@@ -86,6 +96,10 @@ async def store_items(
             if item.version is None and version is not None:
                 kept = item.model_copy(update={"version": version})  # never lower (docstring)
             stored[item.sku] = (kept.version, False)
+            was, now = quantity.get(item.sku), kept.stock.quantity if kept.stock else None
+            if isinstance(was, int) and now is not None and now < was:
+                sold[item.sku] = sold.get(item.sku, 0) + was - now
+            quantity[item.sku] = now
             boundary = next_change(kept)
             rows[item.sku] = (
                 item.sku,
@@ -101,6 +115,12 @@ async def store_items(
             " version = excluded.version, body = excluded.body, deleted = 0,"
             " received_at = excluded.received_at, next_change_at = excluded.next_change_at",
             list(rows.values()),
+        )
+        hour = at.astimezone(UTC).replace(minute=0, second=0, microsecond=0).isoformat()
+        await conn.executemany(
+            "INSERT INTO stock_sold (sku, at, units) VALUES (?, ?, ?)"
+            " ON CONFLICT (sku, at) DO UPDATE SET units = units + excluded.units",
+            [(sku, hour, units) for sku, units in sold.items()],
         )
     return outcomes
 

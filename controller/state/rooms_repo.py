@@ -12,7 +12,7 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 
 import aiosqlite
 
@@ -187,6 +187,12 @@ class RoomStats:
     help_requests: int
     most_tried: tuple[tuple[str, int], ...]  # (sku, times tried), most first
     unknown_tags: int
+    # (sku, times tried, units sold) of items tried at least LEAST_BOUGHT_MIN_TRIED times, the
+    # fewest sold per try first: what shoppers try on and leave (sold: `stock_sold`)
+    least_bought: tuple[tuple[str, int, int], ...] = ()
+
+
+LEAST_BOUGHT_MIN_TRIED = 3  # fewer tries say nothing about an item
 
 
 async def room_stats(conn: aiosqlite.Connection, since: datetime, top: int = 10) -> RoomStats:
@@ -207,7 +213,23 @@ def _stats(db: sqlite3.Connection, since: str, top: int) -> RoomStats:
         " GROUP BY sku ORDER BY n DESC, sku LIMIT ?",
         (since, top),
     ).fetchall()
-    return RoomStats(sessions, closed, tried, helps, tuple((r[0], r[1]) for r in most), unknown)
+    hour = datetime.fromisoformat(since).astimezone(UTC).replace(minute=0, second=0, microsecond=0)
+    least = db.execute(
+        "SELECT r.sku, count(*) AS n, coalesce((SELECT sum(s.units) FROM stock_sold s"
+        " WHERE s.sku = r.sku AND s.at >= ?), 0) AS sold"
+        " FROM room_items r WHERE r.sku IS NOT NULL AND r.brought_at >= ?"
+        " GROUP BY r.sku HAVING n >= ? ORDER BY CAST(sold AS REAL) / n, n DESC, r.sku LIMIT ?",
+        (hour.isoformat(), since, LEAST_BOUGHT_MIN_TRIED, top),
+    ).fetchall()
+    return RoomStats(
+        sessions,
+        closed,
+        tried,
+        helps,
+        tuple((r[0], r[1]) for r in most),
+        unknown,
+        tuple((r[0], r[1], r[2]) for r in least),
+    )
 
 
 # ---- what is in a room now (the console's kiosk page and room list) ----------------------------

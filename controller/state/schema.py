@@ -276,6 +276,15 @@ MIGRATIONS: tuple[str, ...] = (
                                                  -- shoppers' page linked to this one
     CREATE INDEX scans_from ON scans(from_sku, at) WHERE from_sku IS NOT NULL;
     """,
+    # 9: store stock HQ reports going down, read as units sold (controller/state/catalog_repo.py)
+    """
+    CREATE TABLE stock_sold (
+        sku TEXT NOT NULL,
+        at TEXT NOT NULL,              -- the hour, UTC
+        units INTEGER NOT NULL,        -- how far stock.quantity went down in that hour
+        PRIMARY KEY (sku, at)
+    ) WITHOUT ROWID;
+    """,
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)
