@@ -2,7 +2,9 @@
 
 Shoppers arrive as a Poisson process, bring one to three items (ITEM_IN with the tag's EPC),
 the device asks the controller which sizes and colours are in stock (a REQUEST with a
-transaction id) and shows the response lines; some shoppers press for help
+transaction id) and shows the response lines. A question unanswered after ANSWER_WAIT_S is asked
+once more with the same txn, then the display says no answer came (PROTOCOL.md §8.3: a device
+MAY retry once; asking again cannot change the answer). Some shoppers press for help
 (`Behaviour.help_share`). No shopper comes before `Behaviour.shoppers_after_s` from the room's
 first tick (the store opens).
 
@@ -47,6 +49,17 @@ def catalogue_tags(
     )
 
 
+ANSWER_WAIT_S = 10.0  # PROTOCOL.md §8.3
+NO_ANSWER = ("?",)  # what the display shows when neither the question nor its retry was answered
+
+
+@dataclass
+class _Asked:
+    epc: str
+    at: float
+    retried: bool = False
+
+
 @dataclass
 class SimFittingRoom(SimDevice):
     mains_powered: bool = True
@@ -54,7 +67,9 @@ class SimFittingRoom(SimDevice):
     items_inside: list[str] = field(default_factory=list)
     leave_at: float | None = None
     display: tuple[str, ...] = ()
-    pending_txn: dict[int, str] = field(default_factory=dict)
+    pending_txn: dict[int, _Asked] = field(default_factory=dict)
+    retries: int = 0  # questions asked again for want of an answer
+    unanswered: int = 0  # given up after the retry
     next_txn: int = 0
     last_step: float | None = None
     help_open: bool = False
@@ -67,14 +82,30 @@ class SimFittingRoom(SimDevice):
             return []
         return super().handle(msg, now)
 
-    def bring_in(self, epc: str) -> list[Message]:
+    def bring_in(self, epc: str, now: float = 0.0) -> list[Message]:
         self.items_inside.append(epc)
         self.next_txn += 1
-        self.pending_txn[self.next_txn] = epc
+        self.pending_txn[self.next_txn] = _Asked(epc, now)
         return [
             Event(self.next_event_id(), EventKind.ITEM_IN, epc),
             Request(self.next_txn, RequestKind.STOCK_QUERY, epc),
         ]
+
+    def _ask_again(self, now: float) -> list[Message]:
+        """Questions waiting longer than ANSWER_WAIT_S: asked once more, then given up."""
+        out: list[Message] = []
+        for txn, asked in list(self.pending_txn.items()):
+            if now - asked.at < ANSWER_WAIT_S:
+                continue
+            if asked.retried:
+                del self.pending_txn[txn]
+                self.unanswered += 1
+                self.display = NO_ANSWER
+            else:
+                asked.at, asked.retried = now, True
+                self.retries += 1
+                out.append(Request(txn, RequestKind.STOCK_QUERY, asked.epc))
+        return out
 
     def press_help(self) -> list[Message]:
         self.help_open = True
@@ -86,6 +117,7 @@ class SimFittingRoom(SimDevice):
         self.last_step = now
         if self.opens_at is None:
             self.opens_at = now + self.behaviour.shoppers_after_s
+        out += self._ask_again(now)
         if self.leave_at is not None and now >= self.leave_at:
             for epc in self.items_inside:
                 out.append(Event(self.next_event_id(), EventKind.ITEM_OUT, epc))
@@ -97,7 +129,7 @@ class SimFittingRoom(SimDevice):
         shoppers = self.leave_at is None and self.catalogue_epcs and now >= self.opens_at
         if shoppers and self.rng.random() < arrival_p:
             for _ in range(self.rng.randint(1, 3)):
-                out += self.bring_in(self.rng.choice(self.catalogue_epcs))
+                out += self.bring_in(self.rng.choice(self.catalogue_epcs), now)
             self.leave_at = now + self.rng.uniform(120, 600)
             if self.rng.random() < self.behaviour.help_share:
                 out += self.press_help()

@@ -8,7 +8,7 @@ import random
 import pytest
 
 from device_sim.behaviour import Behaviour
-from device_sim.fitting_room import SimFittingRoom
+from device_sim.fitting_room import NO_ANSWER, SimFittingRoom
 from device_sim.gateway import Gateway
 from device_sim.label import SimLabel
 from device_sim.shelf_sensor import SimShelfSensor
@@ -152,7 +152,38 @@ def test_items_in_are_each_followed_by_a_stock_query() -> None:
             txns.append(request.txn)
     assert len(txns) >= 5
     assert len(set(txns)) == len(txns)
-    assert len([m for m in out if isinstance(m, Request)]) == len(txns)
+    assert {m.txn for m in out if isinstance(m, Request)} == set(txns)  # retries: the same txns
+
+
+def test_an_unanswered_question_is_asked_once_more_then_given_up() -> None:
+    """No Response within 10 s: the same Request again; none to the retry within 10 s more: the
+    display says so and the txn is forgotten (a late Response is then ignored)."""
+    fitting = room(visits=0.0)
+    fitting.tick(0.0)
+    [_, asked] = fitting.bring_in(EPCS[0], 0.0)
+    assert isinstance(asked, Request)
+    assert [m for m in fitting.tick(9.9) if isinstance(m, Request)] == []
+    assert [m for m in fitting.tick(10.0) if isinstance(m, Request)] == [asked]
+    assert fitting.retries == 1
+    assert [m for m in fitting.tick(15.0) if isinstance(m, Request)] == []
+    assert fitting.display == ()
+    assert [m for m in fitting.tick(20.0) if isinstance(m, Request)] == []
+    assert fitting.display == NO_ANSWER
+    assert fitting.unanswered == 1
+    assert fitting.handle(Response(asked.txn, ResponseStatus.OK, ("late",)), 21.0) == []
+    assert fitting.display == NO_ANSWER
+
+
+def test_an_answer_to_the_retry_is_shown() -> None:
+    fitting = room(visits=0.0)
+    fitting.tick(0.0)
+    [_, asked] = fitting.bring_in(EPCS[0], 0.0)
+    assert isinstance(asked, Request)
+    fitting.tick(10.0)
+    fitting.handle(Response(asked.txn, ResponseStatus.OK, ("38: mağazada 2",)), 11.0)
+    assert fitting.display == ("38: mağazada 2",)
+    assert [m for m in fitting.tick(30.0) if isinstance(m, Request)] == []
+    assert (fitting.display, fitting.unanswered) == (("38: mağazada 2",), 0)
 
 
 def test_response_sets_display_and_unknown_txn_is_ignored() -> None:
