@@ -38,6 +38,7 @@ from dataclasses import dataclass, field
 from bench.harness import Section, print_section
 from controller.shelves.calibration import LaneCalibration, fit_units
 from controller.shelves.events import (
+    CountConfirmed,
     Misplaced,
     MisplacedCleared,
     OutOfStock,
@@ -69,6 +70,7 @@ class Observed:
     out_of_stock: list[float] = field(default_factory=list)
     misplaced: list[float] = field(default_factory=list)
     uncertain: list[Uncertain] = field(default_factory=list)
+    confirmed: set[float] = field(default_factory=set)  # when staff counted
 
 
 def calibration_of(lane: Lane) -> LaneCalibration:
@@ -180,6 +182,8 @@ def _record(lanes: list[Observed], event: ShelfEvent, stats: Counter[str]) -> No
         lane.misplaced.append(event.t)
     elif isinstance(event, Uncertain):
         lane.uncertain.append(event)
+    elif isinstance(event, CountConfirmed):
+        lane.confirmed.add(event.t)
 
 
 @dataclass
@@ -231,8 +235,11 @@ def score(
 def _score_steps(result: Score, truth: LaneTruth, seen: Observed) -> None:
     for t, events in seen.steps.items():
         # A level is the mean of the window that ended when it was seen: read the truth at the
-        # window's first sample (a sale in its last sample can hide under the hand's push).
-        since = min(getattr(e, "since", t) for e in events) - WINDOW_S
+        # window's first sample (a sale in its last sample can hide under the hand's push). A
+        # change from what staff counted (counting.py `_staff_level`) is read from their count.
+        since = min(getattr(e, "since", t) for e in events)
+        if since not in seen.confirmed:
+            since -= WINDOW_S
         true_delta = truth.count_at(t - WINDOW_S) - truth.count_at(since)
         counted = sum(e.units for e in events if isinstance(e, StockCounted))
         if true_delta == 0:

@@ -23,6 +23,9 @@ A lane, step by step, per sample (t, grams):
      their grams are kept as unexplained weight, and a later change that takes exactly that
      weight away (plus or minus whole units) is `MisplacedCleared`.
    - The very first level (boot) is read against the persisted tare: `InitialCount`.
+   - After a staff count (`confirm`), the first stable window is the reference, or, when it
+     weighs a unit or two off the count and the unit weight can tell, the level the count
+     weighs (`_staff_level`): a shopper in the seconds after the count is then a change.
 5. Stock state (stock.py) with hysteresis: `LowStock`, `OutOfStock`, `Restocked`. A count of 0
    raises `OutOfStock` only when the weight agrees (the lane weighs less than half a unit above
    its tare, unexplained weight aside); otherwise `Uncertain`, so that a miscount never tells
@@ -38,6 +41,8 @@ from collections import Counter
 from dataclasses import dataclass, replace
 
 from controller.shelves.calibration import (
+    FIT_MAX_RELATIVE,
+    FIT_MAX_Z,
     Known,
     LaneCalibration,
     UnitFit,
@@ -70,6 +75,7 @@ PERSIST_TARE_NOISE = 2.0  # CalibrationChanged when the tare moved 2 x noise_g s
 PERSIST_UNIT = 0.005  # ...or the unit weight by this fraction (0.5 %)
 LEARN_MIN_CONFIDENCE = 0.8  # learn the unit weight from changes read at least this well
 EMPTY_FRACTION = 0.5  # "empty" agrees with the weight below half a unit above the tare
+STAFF_RACE_UNITS = 2  # a shopper right after a staff count takes or puts back a unit or two
 
 
 @dataclass(slots=True)
@@ -77,6 +83,7 @@ class _Level:
     grams: float
     noise_g: float  # of the mean
     t: float  # candidate: since when it is stable; reference: when it was last seen
+    staff: bool = False  # the level a staff count weighs, not one seen (`_staff_level`)
 
 
 class LaneCounter:
@@ -111,6 +118,7 @@ class LaneCounter:
         self._last_t: float | None = None
         self._drift_checked_t = -math.inf
         self._rebase = False  # a staff count: the next level is the reference, not a change
+        self._confirmed_t = -math.inf  # when staff last counted
 
     @property
     def calibration(self) -> LaneCalibration:
@@ -150,7 +158,7 @@ class LaneCounter:
             return []
         if self._rebase:  # staff counted: the first stable level after it is what they counted
             self._rebase = False
-            self._reference = _Level(window.mean_g, window.noise_of_mean_g, t)
+            self._reference = self._staff_level(t, window)
             self._candidate = _Level(window.mean_g, window.noise_of_mean_g, t)
             return []
         candidate = self._candidate
@@ -187,6 +195,7 @@ class LaneCounter:
         if count < 0:
             raise ShelfError(f"{self.device_id} lane {self.lane}: a count cannot be {count}")
         self._rebase = True
+        self._confirmed_t = t
         previous, self.count = self.count, count
         self.unexplained_g = 0.0
         cap = self._calibration.capacity
@@ -198,6 +207,45 @@ class LaneCounter:
             device_id=self.device_id, lane=self.lane, t=t, count=count, previous=previous
         )
         return [confirmed, *self._stock(t, weight_agrees=True)]
+
+    def _staff_level(self, t: float, window: StableWindow) -> _Level:
+        """The reference after a staff count: the first stable window, or, when the calibration
+        tells whole units apart at that count and the window weighs a whole number of units more
+        or less than the staff counted, the level their count weighs, as of their count.
+
+        Staff count at the moment they finish (the last unit placed, the lane still swinging under
+        their hand); a shopper who takes a unit in the next few seconds, or puts back one held
+        while they counted, changes the lane before it is first stable. Taken as the count, that
+        level would be a unit off until the next staff count: a lane counted 1 that is empty
+        raises no OutOfStock. Read against the staff's level, the window is a change like any
+        other: it counts once it holds `commit_after_s`; a held unit put back never does."""
+        level = _Level(window.mean_g, window.noise_of_mean_g, t)
+        cal = self._calibration
+        assert self.count is not None
+        gap = window.mean_g - cal.tare_g - self.count * cal.unit_g
+        units = round(gap / cal.unit_g)
+        # What the staff's count may weigh off its level: drift, and the error of the unit weight
+        # and the spread of the units over the count (4 sigmas, as `fit_units`).
+        sigma = math.sqrt(
+            window.noise_of_mean_g**2
+            + self.count * (cal.unit_cv * cal.unit_g) ** 2
+            + (self.count * cal.unit_mean_sd_g) ** 2
+        )
+        tolerance = cal.max_drift_g + FIT_MAX_Z * sigma
+        if units == 0 or self.count + units < 0 or abs(gap) <= tolerance:
+            return level  # the staff's count (drift is corrected later)
+        residual = abs(gap - units * cal.unit_g)
+        if abs(units) > STAFF_RACE_UNITS or residual > min(
+            tolerance, FIT_MAX_RELATIVE * cal.unit_g
+        ):
+            return level  # not a unit or two whole: as it weighs (Uncertain later)
+        # The window less the units it differs by: as uncertain as their weights.
+        noise = math.sqrt(
+            window.noise_of_mean_g**2
+            + abs(units) * (cal.unit_cv * cal.unit_g) ** 2
+            + (units * cal.unit_mean_sd_g) ** 2
+        )
+        return _Level(window.mean_g - units * cal.unit_g, noise, self._confirmed_t, staff=True)
 
     def tare_now(self, t: float) -> CalibrationChanged:
         """Staff emptied the lane: its current stable level becomes the tare."""
@@ -214,17 +262,17 @@ class LaneCounter:
         if reference is None:
             return self._first_count(t, window)
         delta = window.mean_g - reference.grams
-        if abs(delta) <= self._level_g:
+        noise = math.hypot(reference.noise_g, window.noise_of_mean_g)
+        if abs(delta) <= max(self._level_g, FIT_MAX_Z * noise):
             reference.grams, reference.noise_g, reference.t = (
                 window.mean_g,
                 window.noise_of_mean_g,
                 t,
             )
             return self._correct_drift(t, window.mean_g)
-        noise = math.hypot(reference.noise_g, window.noise_of_mean_g)
         since = reference.t
         self._reference = _Level(window.mean_g, window.noise_of_mean_g, t)
-        return self._classify(t, since, delta, noise)
+        return self._classify(t, since, delta, noise, learn=not reference.staff)
 
     def _first_count(self, t: float, window: StableWindow) -> list[ShelfEvent]:
         cal = self._calibration
@@ -250,7 +298,9 @@ class LaneCounter:
             events.append(self._uncertain(t, t, "the first level is no whole number of units", fit))
         return events + self._stock(t, weight_agrees=True)
 
-    def _classify(self, t: float, since: float, delta: float, noise: float) -> list[ShelfEvent]:
+    def _classify(
+        self, t: float, since: float, delta: float, noise: float, *, learn: bool = True
+    ) -> list[ShelfEvent]:
         assert self.count is not None  # a reference exists, so a first count was made
         fit = fit_units(delta, self._calibration, noise)
         usable = fit.fits and self.count + fit.units >= 0
@@ -260,7 +310,7 @@ class LaneCounter:
             if plausible and (not usable or clearing.z < fit.z):
                 return self._cleared(t, since, delta, clearing)
         if usable:
-            return self._counted(t, since, delta, fit)
+            return self._counted(t, since, delta, fit, learn=learn)
         self.unexplained_g += delta
         self.known = Known.UNKNOWN
         if delta > 0:
@@ -290,7 +340,9 @@ class LaneCounter:
             events += self._counted(t, since, delta + grams, fit)
         return events
 
-    def _counted(self, t: float, since: float, delta: float, fit: UnitFit) -> list[ShelfEvent]:
+    def _counted(
+        self, t: float, since: float, delta: float, fit: UnitFit, *, learn: bool = True
+    ) -> list[ShelfEvent]:
         assert self.count is not None
         self.count += fit.units
         self.known = Known.UNKNOWN
@@ -307,7 +359,7 @@ class LaneCounter:
                 since=since,
             )
         ]
-        if self.learn_units and fit.confidence >= LEARN_MIN_CONFIDENCE:
+        if learn and self.learn_units and fit.confidence >= LEARN_MIN_CONFIDENCE:
             events += self._learn(t, delta, fit.units, f"unit weight learned from {fit.units:+d}")
         agrees = True
         if self.count == 0:

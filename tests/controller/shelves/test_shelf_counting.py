@@ -124,12 +124,12 @@ def test_a_decrease_of_no_whole_number_is_uncertain() -> None:
 
 
 def test_out_of_stock_only_when_the_weight_agrees() -> None:
-    """A count that reaches 0 on a lane still weighing 2 units raises Uncertain, not OutOfStock;
+    """A count that reaches 0 on a lane still weighing 3 units raises Uncertain, not OutOfStock;
     a lane that really is empty raises OutOfStock."""
-    scale = started(500.0, 3)
-    scale.lane.confirm(scale.t, 1)  # a wrong count from staff
-    scale.run(10, 1500.0)
-    events = scale.run(60, 1000.0)
+    scale = started(500.0, 4)
+    scale.lane.confirm(scale.t, 1)  # a wrong count from staff, too far off to be a shopper
+    scale.run(10, 2000.0)
+    events = scale.run(60, 1500.0)
     assert not [e for e in events if isinstance(e, OutOfStock)]
     assert [e.reason for e in events if isinstance(e, Uncertain)] == [
         "counted empty, but it weighs more"
@@ -193,6 +193,56 @@ def test_staff_confirmation_sets_the_count_and_the_next_level_is_no_change() -> 
     assert counted(later) == []
     assert scale.lane.count == 20
     assert scale.lane.known is Known.FULL
+
+
+def learned(scale: Scale, real: float, count: int) -> None:
+    """Sales one by one from `count` until the lane knows the real unit weight well."""
+    for left in range(count - 1, count - 13, -1):
+        scale.run(60, left * real)
+
+
+def test_a_sale_right_after_a_staff_count_is_counted() -> None:
+    """Staff confirm 20 at the last unit placed; a shopper takes one before the lane is stable:
+    the lane counts 19, not 20 (a unit off until the next staff count otherwise)."""
+    scale = started(500.0, 15)
+    learned(scale, 500.0, 15)
+    scale.run(20, lambda s: 1500.0 + 500.0 * min(18, int(s)))
+    events = scale.lane.confirm(scale.t, 20)
+    assert isinstance(events[0], CountConfirmed)
+    later = scale.run(60, 9_500.0)
+    assert counted(later) == [-1]
+    assert [e.since for e in later if isinstance(e, StockCounted)] == [scale.t - 60]
+    assert scale.lane.count == 19
+
+
+def test_a_unit_held_while_staff_count_and_put_back_is_no_change() -> None:
+    """A unit a shopper holds while staff confirm 20, put back 10 s later: still 20."""
+    scale = started(500.0, 15)
+    learned(scale, 500.0, 15)
+    scale.lane.confirm(scale.t, 20)
+    scale.run(10, 9_500.0)
+    later = scale.run(60, 10_000.0)
+    assert changes(later) == []
+    assert scale.lane.count == 20
+
+
+def test_a_staff_count_two_units_off_is_read_as_a_change_since() -> None:
+    """Staff confirm 1 on a lane weighing 3 units (a catalog weight tells 1 from 3): the two
+    units are counted as a change after their count, not taken as 1."""
+    scale = started(500.0, 3)
+    scale.lane.confirm(scale.t, 1)
+    later = scale.run(60, 1500.0)
+    assert counted(later) == [2]
+    assert scale.lane.count == 3
+
+
+def test_a_staff_count_the_catalog_weight_cannot_check_is_taken_as_it_weighs() -> None:
+    """With the catalog weight (5 % over 20 units: 1 unit), the first level is the staff's 20."""
+    scale = started(500.0, 2)
+    scale.lane.confirm(scale.t, 20)
+    later = scale.run(60, 9_500.0)
+    assert changes(later) == []
+    assert scale.lane.count == 20
 
 
 @pytest.mark.parametrize(
