@@ -22,9 +22,10 @@ A batch is not one transaction: what devices send is sent again (retained docume
 retries), so a crash between two units loses nothing that does not come back.
 
 The urgent lane (`on_urgent`, controller/device_link/process.py) brings fitting rooms' requests
-and devices' telemetry apart from the bulk of the traffic. It handles a message only when its
-device is registered behind the gateway it came through, which the bulk lane cannot change
-meanwhile but by a Birth, and a Birth only moves a device that came through its new gateway.
+(and could bring telemetry: URGENT_CHANNELS) apart from the bulk of the traffic. It handles a
+message only when its device is registered behind the gateway it came through, which the bulk
+lane cannot change meanwhile but by a Birth, and a Birth only moves a device that came through
+its new gateway.
 Anything else (a new device, a moved one) is handed back to the bulk lane, behind its Birth.
 """
 
@@ -59,8 +60,10 @@ from firmware_protocol.topics import DELIVERY, Channel, DeviceAddress, Direction
 
 log = logging.getLogger(__name__)
 
-# The channels of the urgent lane (`on_urgent`): a shopper's question, a shelf's reading.
-URGENT_CHANNELS = frozenset({Channel.REQUEST.value, Channel.TELEMETRY.value})
+# The channels of the urgent lane (`on_urgent`): a shopper's question. `on_urgent` takes
+# telemetry too, but 500 shelf sensors' readings a second in a lane of their own slowed a
+# reprice by a fifth and its single price change by half (BENCHMARKS.md), for no faster alert.
+URGENT_CHANNELS = frozenset({Channel.REQUEST.value})
 URGENT_FACTS_EVERY_S = 1.0
 
 

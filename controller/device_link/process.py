@@ -6,8 +6,8 @@ connection is up and subscribed), `connections`, `publish`, `publish_all` and `r
 messages go to the same handler, one batch at a time, in arrival order.
 
 With an `urgent` handler, the channels it names come in a lane of their own
-(controller/device_link/worker.py), handled beside the bulk lane: a fitting room's question or a
-shelf's reading is not queued behind the batches of a reprice's reports. What the urgent handler
+(controller/device_link/worker.py), handled beside the bulk lane: a fitting room's question is
+not queued behind the batches of a reprice's reports. What the urgent handler
 returns (messages it cannot handle yet, of a device it does not know) goes back to the child,
 into the bulk lane, behind the messages that arrived before it (the device's Birth among them).
 

@@ -7,9 +7,9 @@ controller would run, and:
 
 - forwards what arrives in two lanes, each one batch at a time: the next batch of a lane
   (what arrived meanwhile, up to MAX_BATCH) goes once the controller says it handled the lane's
-  last one. The urgent lane carries the channels the start frame names (fitting rooms' requests
-  and telemetry, whose shelf readings become staff alerts): a shopper's question does not wait
-  behind a reprice's thousands of reports in the bulk lane. What the controller hands back
+  last one. The urgent lane carries the channels the start frame names (fitting rooms'
+  requests): a shopper's question does not wait behind a reprice's thousands of reports in the
+  bulk lane. What the controller hands back
   ("requeue": a device it does not know yet) joins the bulk lane behind what arrived before it,
   its Birth included. A lane holds at most MAX_BUFFERED messages; past that the session stops
   reading, so a busy controller slows the link down instead of filling a buffer;
